@@ -1,0 +1,271 @@
+package pin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/errgroup"
+)
+
+// maxPlatforms bounds the manifests of one index.
+const maxPlatforms = 256
+
+// Resolved is what a registry serves for a reference now.
+type Resolved struct {
+	// Key is Ref.Key() of the references this answers.
+	Key string
+	// Index is the digest of the image index (manifest list) the tag names,
+	// empty when it names a single manifest.
+	Index string
+	// Manifest is the digest of the single manifest the tag names, empty
+	// when it names an index.
+	Manifest string
+	// Platforms maps "os/arch[/variant]" to its manifest digest.
+	Platforms map[string]string
+}
+
+// Digest is what an unqualified pin uses: the index digest, else the
+// manifest digest.
+func (r *Resolved) Digest() string {
+	if r.Index != "" {
+		return r.Index
+	}
+	return r.Manifest
+}
+
+// ForPlatform returns the manifest digest for platform ("os/arch[/variant]").
+func (r *Resolved) ForPlatform(platform string) (string, error) {
+	want, err := v1.ParsePlatform(platform)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range sortedKeys(r.Platforms) {
+		got, err := v1.ParsePlatform(p)
+		if err == nil && got.OS == want.OS && got.Architecture == want.Architecture &&
+			(want.Variant == "" || got.Variant == want.Variant) {
+			return r.Platforms[p], nil
+		}
+	}
+	return "", fmt.Errorf("no manifest for platform %s (the image has: %s)", platform, strings.Join(sortedKeys(r.Platforms), ", "))
+}
+
+// Matches reports whether digest is one this resolution stands for: the
+// index, the single manifest, or one of the platform manifests.
+func (r *Resolved) Matches(digest string) bool {
+	if digest == r.Index || digest == r.Manifest {
+		return digest != ""
+	}
+	for _, d := range r.Platforms {
+		if d == digest {
+			return true
+		}
+	}
+	return false
+}
+
+// Resolver asks registries what references name now.
+type Resolver struct {
+	// Jobs bounds concurrent look-ups; 0 means 4 per core, 1 is sequential.
+	Jobs int
+	// Options are passed to go-containerregistry, e.g. a transport. The
+	// default keychain (Docker config, credential helpers) is always used
+	// unless an option overrides authentication.
+	Options []remote.Option
+}
+
+// ResolveError is a reference the registry could not resolve.
+type ResolveError struct {
+	Ref  string
+	Err  error
+	code int
+}
+
+func (e *ResolveError) Error() string { return fmt.Sprintf("resolving %s: %v", e.Ref, e.Err) }
+func (e *ResolveError) Unwrap() error { return e.Err }
+
+// ExitCode is 2 when the reference does not exist (the file needs fixing),
+// 3 when the registry could not be asked.
+func (e *ResolveError) ExitCode() int { return e.code }
+
+// Resolve resolves each distinct reference once, concurrently, and returns
+// the results in the order of refs (duplicates by Key share one result).
+// With byDigest, pinned references are resolved by their digest instead of
+// their tag, to learn their platforms without moving them.
+func (r *Resolver) Resolve(ctx context.Context, refs []Ref, byDigest bool) ([]*Resolved, error) {
+	type job struct {
+		ref    Ref
+		digest bool
+	}
+	index := map[string]int{}
+	var jobs []job
+	slot := make([]int, len(refs))
+	for i, ref := range refs {
+		useDigest := byDigest && ref.Pinned()
+		key := ref.Key()
+		if useDigest {
+			key = ref.Repo + "@" + ref.Digest
+		}
+		j, ok := index[key]
+		if !ok {
+			j = len(jobs)
+			index[key] = j
+			jobs = append(jobs, job{ref, useDigest})
+		}
+		slot[i] = j
+	}
+	results := make([]*Resolved, len(jobs))
+	errs := make([]error, len(jobs))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.jobs())
+	opts := append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, r.Options...)
+	opts = append(opts, remote.WithContext(ctx))
+	for j, jb := range jobs {
+		g.Go(func() error {
+			var nameRef name.Reference = jb.ref.tagRef()
+			if jb.digest {
+				nameRef = jb.ref.digestRef(jb.ref.Digest)
+			}
+			res, err := resolveOne(nameRef, opts)
+			if err != nil {
+				errs[j] = classify(jb.ref, err)
+				return nil // collect every failure, not only the first
+			}
+			res.Key = jb.ref.Key()
+			results[j] = res
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := make([]*Resolved, len(refs))
+	for i := range refs {
+		out[i] = results[slot[i]]
+	}
+	return out, nil
+}
+
+func (r *Resolver) jobs() int {
+	if r.Jobs > 0 {
+		return r.Jobs
+	}
+	return 4 * runtime.NumCPU()
+}
+
+// resolveOne fetches the manifest a reference names and recomputes its
+// digest locally: a registry's Docker-Content-Digest header is not trusted.
+func resolveOne(ref name.Reference, opts []remote.Option) (*Resolved, error) {
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(desc.Manifest)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if d, ok := ref.(name.Digest); ok && d.DigestStr() != digest {
+		return nil, fmt.Errorf("registry served a manifest whose digest is %s, not the pinned %s", digest, d.DigestStr())
+	}
+	if desc.Digest.String() != digest {
+		return nil, fmt.Errorf("manifest digest %s does not match its content (%s); schema 1 manifests are not supported", desc.Digest, digest)
+	}
+	res := &Resolved{Platforms: map[string]string{}}
+	if desc.MediaType.IsIndex() {
+		res.Index = digest
+		im, err := v1.ParseIndexManifest(strings.NewReader(string(desc.Manifest)))
+		if err != nil {
+			return nil, fmt.Errorf("parsing index %s: %w", digest, err)
+		}
+		if len(im.Manifests) > maxPlatforms {
+			return nil, fmt.Errorf("index %s lists %d manifests, more than %d", digest, len(im.Manifests), maxPlatforms)
+		}
+		for _, m := range im.Manifests {
+			if m.Platform == nil || m.Platform.OS == "unknown" || m.Platform.OS == "" {
+				continue // attestation manifests and the like
+			}
+			res.Platforms[platformString(m.Platform)] = m.Digest.String()
+		}
+		return res, nil
+	}
+	if !desc.MediaType.IsImage() {
+		return nil, fmt.Errorf("%s is a %s, not an image", digest, desc.MediaType)
+	}
+	res.Manifest = digest
+	img, err := desc.Image()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the image config: %w", err)
+	}
+	if cfg.OS != "" && cfg.Architecture != "" {
+		p := cfg.Platform()
+		res.Platforms[platformString(p)] = digest
+	}
+	return res, nil
+}
+
+func platformString(p *v1.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// classify turns a registry error into a message that says what to do.
+func classify(ref Ref, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch {
+		case terr.StatusCode == http.StatusNotFound || hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode):
+			what := "tag " + ref.EffectiveTag()
+			if ref.Pinned() && ref.Tag == "" {
+				what = "digest " + ref.Digest
+			}
+			return &ResolveError{Ref: ref.Text, code: 2, Err: fmt.Errorf("%s does not exist in %s (check the spelling, or push it first): %w", what, ref.Repo, err)}
+		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden:
+			return &ResolveError{Ref: ref.Text, code: 3, Err: fmt.Errorf("the registry refused access (log in with `docker login %s` or a credential helper): %w", registryOf(ref), err)}
+		}
+	}
+	return &ResolveError{Ref: ref.Text, code: 3, Err: fmt.Errorf("could not ask the registry (is %s reachable?): %w", registryOf(ref), err)}
+}
+
+func hasCode(terr *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range terr.Errors {
+		for _, c := range codes {
+			if d.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func registryOf(ref Ref) string {
+	reg, _, _ := strings.Cut(ref.Repo, "/")
+	return reg
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
