@@ -43,8 +43,8 @@ func TestParseRef(t *testing.T) {
 func TestParseRefMalformed(t *testing.T) {
 	for _, text := range []string{
 		"",
-		"Golang:1.26",             // upper case repository
-		"golang:1.26@sha256:abc",  // short digest
+		"Golang:1.26",            // upper case repository
+		"golang:1.26@sha256:abc", // short digest
 		"golang@md5:" + strings.Repeat("a", 32),
 		"golang:1.26 ",
 		"golang:bad tag",

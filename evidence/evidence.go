@@ -1,0 +1,320 @@
+// Package evidence is the record every stage of a guarded build adds to,
+// and that becomes the evidence directory: report.json (byte-identical for
+// the same inputs and SOURCE_DATE_EPOCH), timings.json (durations, kept
+// apart so the report stays stable) and decision.md (the summary for a CI
+// step).
+//
+// Stages fill in plain data; only the policy package sets the decision.
+package evidence
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/buildguard/buildguard/internal/atomicfile"
+)
+
+// APIVersion is the version of the report format.
+const APIVersion = "buildguard/v1"
+
+// Decision is the verdict of a guarded build.
+type Decision string
+
+// The decisions. Error means the guard could not decide.
+const (
+	Pass  Decision = "pass"
+	Fail  Decision = "fail"
+	Error Decision = "error"
+)
+
+// Report is everything found about one guarded build. Its JSON encoding is
+// the public report.json format: fields are added, never renamed.
+type Report struct {
+	APIVersion string   `json:"apiVersion"`
+	Decision   Decision `json:"decision"`
+	// Violations lists every rule the build broke, not only the first.
+	Violations []Violation `json:"violations"`
+	// Errors says what could not be done when the decision is "error".
+	Errors []string `json:"errors,omitempty"`
+	// Notes are plain statements a reader must see, e.g. that no diverse
+	// builder was configured.
+	Notes      []string     `json:"notes,omitempty"`
+	Waived     []string     `json:"waived,omitempty"`
+	Source     *Source      `json:"source,omitempty"`
+	Images     []Image      `json:"images"`
+	Runs       []Run        `json:"runs,omitempty"`
+	Mismatches []Mismatch   `json:"mismatches,omitempty"`
+	SBOM       *SBOMSummary `json:"sbom,omitempty"`
+	Published  *Published   `json:"published,omitempty"`
+}
+
+// Violation is one broken rule and why.
+type Violation struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+}
+
+// Source describes the source tree that was built.
+type Source struct {
+	Path            string `json:"path"`
+	Digest          string `json:"digest,omitempty"`
+	GitCommit       string `json:"gitCommit,omitempty"`
+	SourceDateEpoch int64  `json:"sourceDateEpoch"`
+}
+
+// Image is an image the build consumed and what was proven about it.
+type Image struct {
+	// Role is builder, diverse or base.
+	Role string `json:"role"`
+	// Ref is the reference as configured.
+	Ref    string `json:"ref"`
+	Digest string `json:"digest,omitempty"`
+	Pinned bool   `json:"pinned"`
+	// Verified is set when signatures and log entries were checked and
+	// accepted.
+	Verified   bool         `json:"verified"`
+	Signers    []Signer     `json:"signers,omitempty"`
+	LogEntries []LogEntry   `json:"logEntries,omitempty"`
+	Provenance []Provenance `json:"provenance,omitempty"`
+	Problems   []string     `json:"problems,omitempty"`
+}
+
+// Signer is a verified signature's identity: a key or a certificate.
+type Signer struct {
+	KeyID   string `json:"keyID,omitempty"`
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
+}
+
+// LogEntry is a verified transparency-log entry.
+type LogEntry struct {
+	LogID string `json:"logID"`
+	Index int64  `json:"index"`
+}
+
+// Provenance is a verified SLSA provenance statement about an image.
+type Provenance struct {
+	PredicateType string `json:"predicateType"`
+	BuilderID     string `json:"builderID"`
+	SourceURI     string `json:"sourceURI,omitempty"`
+}
+
+// Run is one build and its result.
+type Run struct {
+	// Index is 1 for the control run.
+	Index int `json:"index"`
+	// Builder is the digest of the builder image the run used.
+	Builder    string   `json:"builder"`
+	Diverse    bool     `json:"diverse,omitempty"`
+	Variations []string `json:"variations,omitempty"`
+	// OutputDigest identifies the output tree manifest.
+	OutputDigest string `json:"outputDigest,omitempty"`
+	ExitCode     int    `json:"exitCode"`
+	// Log is the build log's path inside the evidence directory.
+	Log string `json:"log,omitempty"`
+}
+
+// Mismatch is a pair of runs whose outputs differ.
+type Mismatch struct {
+	RunA int `json:"runA"`
+	RunB int `json:"runB"`
+	// Kind is nondeterministic, variation or builder-disagreement.
+	Kind      string   `json:"kind"`
+	Variation string   `json:"variation,omitempty"`
+	Files     []string `json:"files"`
+	Diff      string   `json:"diff,omitempty"`
+}
+
+// SBOMSummary summarises the output's SBOMs.
+type SBOMSummary struct {
+	Packages int      `json:"packages"`
+	Files    []string `json:"files"`
+}
+
+// Published is what was pushed on pass.
+type Published struct {
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+}
+
+// Timings holds stage durations: they change on every run, so they live in
+// timings.json, never in report.json.
+type Timings struct {
+	Stages []Stage `json:"stages"`
+}
+
+// Stage is one named stage and how long it took.
+type Stage struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// New returns an empty report for a build not yet decided.
+func New() *Report {
+	return &Report{APIVersion: APIVersion, Decision: Error, Violations: []Violation{}, Images: []Image{}}
+}
+
+// normalize puts every list whose order is not meaningful into a canonical
+// order, so that goroutine and map order never reach the report.
+func (r *Report) normalize() {
+	sort.SliceStable(r.Violations, func(i, j int) bool {
+		a, b := r.Violations[i], r.Violations[j]
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.Message < b.Message
+	})
+	sort.SliceStable(r.Images, func(i, j int) bool {
+		a, b := r.Images[i], r.Images[j]
+		if roleRank(a.Role) != roleRank(b.Role) {
+			return roleRank(a.Role) < roleRank(b.Role)
+		}
+		return a.Ref < b.Ref
+	})
+	sort.SliceStable(r.Runs, func(i, j int) bool { return r.Runs[i].Index < r.Runs[j].Index })
+	sort.SliceStable(r.Mismatches, func(i, j int) bool {
+		a, b := r.Mismatches[i], r.Mismatches[j]
+		if a.RunA != b.RunA {
+			return a.RunA < b.RunA
+		}
+		return a.RunB < b.RunB
+	})
+	sort.Strings(r.Waived)
+	if r.Violations == nil {
+		r.Violations = []Violation{}
+	}
+	if r.Images == nil {
+		r.Images = []Image{}
+	}
+}
+
+func roleRank(role string) int {
+	switch role {
+	case "builder":
+		return 0
+	case "diverse":
+		return 1
+	case "base":
+		return 2
+	}
+	return 3
+}
+
+// Marshal encodes the report canonically: lists in canonical order,
+// indented, trailing newline, no HTML escaping.
+func (r *Report) Marshal() ([]byte, error) {
+	r.normalize()
+	if r.APIVersion == "" {
+		r.APIVersion = APIVersion
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// maxReportSize bounds a report read back from disk.
+const maxReportSize = 64 << 20
+
+// Parse decodes a report.json and checks its version; unknown fields are
+// errors, so a report from a newer buildguard is not misread.
+func Parse(data []byte) (*Report, error) {
+	if len(data) > maxReportSize {
+		return nil, fmt.Errorf("report larger than %d MiB", maxReportSize>>20)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var r Report
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("not a buildguard report: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("not a buildguard report: data after the JSON object")
+	}
+	if r.APIVersion != APIVersion {
+		return nil, fmt.Errorf("report apiVersion %q is not %q", r.APIVersion, APIVersion)
+	}
+	switch r.Decision {
+	case Pass, Fail, Error:
+	default:
+		return nil, fmt.Errorf("report decision %q is not pass, fail or error", r.Decision)
+	}
+	return &r, nil
+}
+
+// Write writes the evidence directory: report.json, timings.json (when t is
+// not nil) and decision.md, each atomically.
+func Write(dir string, r *Report, t *Timings) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating evidence directory: %w", err)
+	}
+	report, err := r.Marshal()
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{{"report.json", report}, {"decision.md", []byte(r.Markdown())}}
+	if t != nil {
+		tj, err := json.MarshalIndent(t, "", "  ")
+		if err != nil {
+			return err
+		}
+		files = append(files, struct {
+			name string
+			data []byte
+		}{"timings.json", append(tj, '\n')})
+	}
+	for _, f := range files {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Markdown is the short summary for a CI step: the traffic-light line,
+// then what failed and why.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	switch r.Decision {
+	case Pass:
+		b.WriteString("🟢 **buildguard: pass**\n")
+	case Fail:
+		fmt.Fprintf(&b, "🔴 **buildguard: fail** — %d violation(s)\n", len(r.Violations))
+	default:
+		b.WriteString("🟠 **buildguard: error** — the guard could not complete; nothing was published\n")
+	}
+	if len(r.Violations) > 0 {
+		b.WriteString("\n| rule | why |\n| --- | --- |\n")
+		for _, v := range r.Violations {
+			fmt.Fprintf(&b, "| %s | %s |\n", mdCell(v.Rule), mdCell(v.Message))
+		}
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(&b, "\n- could not complete: %s", e)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\n- note: %s", n)
+	}
+	if len(r.Errors)+len(r.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
