@@ -195,3 +195,15 @@ func TestDetectKind(t *testing.T) {
 		t.Errorf("DetectKind(main.go) succeeded")
 	}
 }
+
+func TestScanSeedFiles(t *testing.T) {
+	f, err := ScanFile("testdata/Dockerfile.multistage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(summarize(f))
+	want := fmt.Sprint([]found{{2, "gcr.io/distroless/static:nonroot", "ARG BASE"}, {3, "golang:1.26", "ARG GO"}, {6, "busybox:1.36", "COPY --from"}, {8, "alpine:3.20", "RUN --mount from"}})
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
