@@ -1,0 +1,92 @@
+// Package harness starts real services on loopback for end-to-end tests and
+// demos: an OCI registry (the CNCF distribution registry that Debian ships as
+// docker-registry) and a Rekor v2 transparency log (rekor-tiles with POSIX
+// storage) whose C2SP tlog-tiles are served by a static file server.
+//
+// Every service runs as a child process in its own process group, writes its
+// output to a log file in the directory it is given, listens on 127.0.0.1
+// only, and is stopped by Stop or by cancelling the context it was started
+// with. Nothing here talks to the internet.
+//
+// Tests find the binaries with [Require], which skips a test when a tool is
+// missing on a developer's machine and fails it in CI (CI=true), because an
+// end-to-end test that silently skips proves nothing.
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"go/build"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// installHints tells how to get each tool the end-to-end tests use.
+var installHints = map[string]string{
+	"docker-registry": "apt-get install -y docker-registry",
+	"posix":           "go install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@v2.3.0",
+}
+
+// InstallHint returns how to install tool, e.g. "install it with apt-get
+// install -y docker-registry".
+func InstallHint(tool string) string {
+	if h, ok := installHints[tool]; ok {
+		return "install it with " + h
+	}
+	return "install it and put it on PATH"
+}
+
+// ErrToolNotFound is returned by [Lookup] when a tool is on neither PATH nor
+// a Go bin directory.
+var ErrToolNotFound = errors.New("tool not found")
+
+// Lookup returns the absolute path of tool, searching PATH first and then the
+// directories `go install` writes to: $GOBIN, each $GOPATH/bin, the default
+// GOPATH's bin and /root/go/bin.
+func Lookup(tool string) (string, error) {
+	if p, err := exec.LookPath(tool); err == nil {
+		return filepath.Abs(p)
+	}
+	for _, dir := range goBinDirs() {
+		p := filepath.Join(dir, tool)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return filepath.Abs(p)
+		}
+	}
+	return "", fmt.Errorf("%s: %w: %s", tool, ErrToolNotFound, InstallHint(tool))
+}
+
+func goBinDirs() []string {
+	var dirs []string
+	if gobin := os.Getenv("GOBIN"); gobin != "" {
+		dirs = append(dirs, gobin)
+	}
+	for _, p := range filepath.SplitList(os.Getenv("GOPATH")) {
+		if p != "" {
+			dirs = append(dirs, filepath.Join(p, "bin"))
+		}
+	}
+	// build.Default.GOPATH falls back to $HOME/go when GOPATH is unset.
+	return append(dirs, filepath.Join(build.Default.GOPATH, "bin"), "/root/go/bin")
+}
+
+// Require returns the absolute path of tool. When the tool is missing, the
+// test fails if the environment variable CI is "true" (a skipped end-to-end
+// test must not pass CI) and is skipped otherwise, with the install command
+// in the message either way.
+func Require(t testing.TB, tool string) string {
+	t.Helper()
+	p, err := Lookup(tool)
+	if err == nil {
+		return p
+	}
+	msg := fmt.Sprintf("%s not found: %s", tool, InstallHint(tool))
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s", msg)
+		return ""
+	}
+	t.Skipf("%s", msg)
+	return ""
+}
