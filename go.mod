@@ -29,5 +29,6 @@ require (
 	golang.org/x/mod v0.39.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/tools v0.49.0 // indirect
 	k8s.io/klog/v2 v2.130.1 // indirect
 )

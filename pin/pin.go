@@ -90,11 +90,11 @@ func Pin(ctx context.Context, files []*File, opts Options) (*Result, error) {
 	}
 	tagged, err := res.Resolve(ctx, byTag, false)
 	if err != nil {
-		return nil, err
+		return nil, locate(err, files)
 	}
 	digested, err := res.Resolve(ctx, byDigest, true)
 	if err != nil {
-		return nil, err
+		return nil, locate(err, files)
 	}
 	result := &Result{Files: files, Lock: NewLock(append(tagged, digested...))}
 	ti := 0
@@ -121,6 +121,33 @@ func Pin(ctx context.Context, files []*File, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return result, nil
+}
+
+// locate names, in each resolution error, the first file and line where the
+// reference is written.
+func locate(err error, files []*File) error {
+	var list []error
+	if joined, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // Resolve returns errors.Join of ResolveErrors
+		list = joined.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	for _, e := range list {
+		var re *ResolveError
+		if !errors.As(e, &re) || re.Pos != "" {
+			continue
+		}
+	find:
+		for _, f := range files {
+			for _, o := range f.Occurrences {
+				if !o.Dynamic && (o.Ref.Key() == re.Key || o.Ref.Repo+"@"+o.Ref.Digest == re.Key) {
+					re.Pos = o.Pos()
+					break find
+				}
+			}
+		}
+	}
+	return err
 }
 
 // pin sets the change for a resolution of the occurrence's tag.

@@ -247,7 +247,7 @@ func TestPinBadInputsLeaveFilesUntouched(t *testing.T) {
 		code            int
 		msg             string
 	}{
-		{"tag does not exist", "Dockerfile", "FROM " + reg.host + "/app:v1\nFROM " + reg.host + "/app:nope\n", 2, "tag nope does not exist"},
+		{"tag does not exist", "Dockerfile", "FROM " + reg.host + "/app:v1\nFROM " + reg.host + "/app:nope\n", 2, "Dockerfile:2: resolving " + reg.host + "/app:nope: tag nope does not exist"},
 		{"repository does not exist", "Dockerfile", "FROM " + reg.host + "/nothing:v1\n", 2, "does not exist"},
 		{"registry down", "Dockerfile", "FROM " + reg.host + "/app:v1\nFROM " + downHost + "/app:v1\n", 3, "could not ask the registry"},
 		{"registry refuses", "Dockerfile", "FROM " + refuseHost + "/app:v1\n", 3, "refused"},

@@ -87,12 +87,22 @@ type Resolver struct {
 
 // ResolveError is a reference the registry could not resolve.
 type ResolveError struct {
-	Ref  string
-	Err  error
+	// Pos is "FILE:LINE" of the first place the reference is written, when
+	// known.
+	Pos string
+	Ref string
+	Key string
+	Err error
+
 	code int
 }
 
-func (e *ResolveError) Error() string { return fmt.Sprintf("resolving %s: %v", e.Ref, e.Err) }
+func (e *ResolveError) Error() string {
+	if e.Pos != "" {
+		return fmt.Sprintf("%s: resolving %s: %v", e.Pos, e.Ref, e.Err)
+	}
+	return fmt.Sprintf("resolving %s: %v", e.Ref, e.Err)
+}
 func (e *ResolveError) Unwrap() error { return e.Err }
 
 // ExitCode is 2 when the reference does not exist (the file needs fixing),
@@ -237,12 +247,12 @@ func classify(ref Ref, err error) error {
 			if ref.Pinned() && ref.Tag == "" {
 				what = "digest " + ref.Digest
 			}
-			return &ResolveError{Ref: ref.Text, code: 2, Err: fmt.Errorf("%s does not exist in %s (check the spelling, or push it first): %w", what, ref.Repo, err)}
+			return &ResolveError{Ref: ref.Text, Key: ref.Key(), code: 2, Err: fmt.Errorf("%s does not exist in %s (check the spelling, or push it first): %w", what, ref.Repo, err)}
 		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden:
-			return &ResolveError{Ref: ref.Text, code: 3, Err: fmt.Errorf("the registry refused access (log in with `docker login %s` or a credential helper): %w", registryOf(ref), err)}
+			return &ResolveError{Ref: ref.Text, Key: ref.Key(), code: 3, Err: fmt.Errorf("the registry refused access (log in with `docker login %s` or a credential helper): %w", registryOf(ref), err)}
 		}
 	}
-	return &ResolveError{Ref: ref.Text, code: 3, Err: fmt.Errorf("could not ask the registry (is %s reachable?): %w", registryOf(ref), err)}
+	return &ResolveError{Ref: ref.Text, Key: ref.Key(), code: 3, Err: fmt.Errorf("could not ask the registry (is %s reachable?): %w", registryOf(ref), err)}
 }
 
 func hasCode(terr *transport.Error, codes ...transport.ErrorCode) bool {
