@@ -1,0 +1,62 @@
+# buildguard — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/buildguard
+FUZZTIME ?= 10s
+export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/buildguard
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/buildguard
+
+.PHONY: test
+test: check-fmt vet unit e2e fuzz-short ## everything CI runs: format, vet, unit tests, end-to-end tests, a short fuzz run
+
+.PHONY: unit
+unit: ## unit tests
+	$(GO) test -count=1 ./...
+
+.PHONY: e2e
+e2e: ## end-to-end tests against the real registry, Rekor and OCI runtime (see .ci/run for the tools)
+	$(GO) test -count=1 -tags e2e ./e2e/...
+
+.PHONY: fuzz-short
+fuzz-short: ## every fuzz target for FUZZTIME (default 10s)
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+.PHONY: fuzz
+fuzz: ## every fuzz target for 2 minutes
+	FUZZTIME=2m scripts/fuzz.sh
+
+.PHONY: vet
+vet: ## go vet, with and without the e2e tag
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+
+.PHONY: check-fmt
+check-fmt: ## fail when gofmt would change a file
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+.PHONY: lint
+lint: check-fmt vet ## gofmt, go vet and golangci-lint (errcheck, errorlint, gosec)
+	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; \
+	else echo "golangci-lint is not installed: skipped (install: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2)"; fi
+	@echo "govulncheck: skipped: its vulnerability database cannot be reached from this machine (no internet)"
+
+.PHONY: bench
+bench: ## Go benchmarks (see docs/performance.md)
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+.PHONY: demo
+demo: build ## the main job on the bundled example (examples/hello), against a registry on loopback
+	$(GO) run ./internal/cmd/demo --buildguard $(BIN)
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin .buildguard
