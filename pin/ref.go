@@ -147,6 +147,15 @@ func (r Ref) WithDigest(digest string) string {
 	return base + "@" + digest
 }
 
+// Name is the go-containerregistry name of the reference: by digest when it
+// carries one, else by its effective tag.
+func (r Ref) Name() name.Reference {
+	if r.Pinned() {
+		return r.digestRef(r.Digest)
+	}
+	return r.tagRef()
+}
+
 // tagRef is the name the registry is asked to resolve.
 func (r Ref) tagRef() name.Reference {
 	return r.repo.Tag(r.EffectiveTag())

@@ -206,7 +206,7 @@ func resolveOne(ref name.Reference, opts []remote.Option) (*Resolved, error) {
 			if m.Platform == nil || m.Platform.OS == "unknown" || m.Platform.OS == "" {
 				continue // attestation manifests and the like
 			}
-			res.Platforms[platformString(m.Platform)] = m.Digest.String()
+			res.Platforms[PlatformString(*m.Platform)] = m.Digest.String()
 		}
 		return res, nil
 	}
@@ -224,12 +224,13 @@ func resolveOne(ref name.Reference, opts []remote.Option) (*Resolved, error) {
 	}
 	if cfg.OS != "" && cfg.Architecture != "" {
 		p := cfg.Platform()
-		res.Platforms[platformString(p)] = digest
+		res.Platforms[PlatformString(*p)] = digest
 	}
 	return res, nil
 }
 
-func platformString(p *v1.Platform) string {
+// PlatformString spells a platform as "os/arch[/variant]".
+func PlatformString(p v1.Platform) string {
 	s := p.OS + "/" + p.Architecture
 	if p.Variant != "" {
 		s += "/" + p.Variant
