@@ -16,7 +16,7 @@ build: ## build bin/buildguard
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/buildguard
 
 .PHONY: test
-test: check-fmt vet unit e2e fuzz-short ## everything CI runs: format, vet, unit tests, end-to-end tests, a short fuzz run
+test: lint unit e2e fuzz-short ## everything CI runs: gofmt, vet, golangci-lint, unit tests, end-to-end tests, a short fuzz run
 
 .PHONY: unit
 unit: ## unit tests
@@ -45,8 +45,9 @@ check-fmt: ## fail when gofmt would change a file
 
 .PHONY: lint
 lint: check-fmt vet ## gofmt, go vet and golangci-lint (errcheck, errorlint, gosec)
-	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; \
-	else echo "golangci-lint is not installed: skipped (install: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2)"; fi
+	@if command -v golangci-lint >/dev/null; then golangci-lint run --build-tags e2e ./...; \
+	elif [ "$$CI" = true ]; then echo "golangci-lint is not installed (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; exit 1; \
+	else echo "golangci-lint is not installed: skipped (install: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; fi
 	@echo "govulncheck: skipped: its vulnerability database cannot be reached from this machine (no internet)"
 
 .PHONY: bench

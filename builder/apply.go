@@ -335,7 +335,7 @@ func (a *applier) clear(p string, keepDir bool) (bool, error) {
 // mode keeps the permission and sticky bits of a tar mode; setuid and setgid
 // are dropped.
 func mode(m int64) fs.FileMode {
-	fm := fs.FileMode(m) & fs.ModePerm
+	fm := fs.FileMode(m & 0o777)
 	if m&0o1000 != 0 {
 		fm |= fs.ModeSticky
 	}

@@ -192,7 +192,7 @@ func (a *applier) opaque(dir string) error {
 		return err
 	}
 	ents, err := f.ReadDir(-1)
-	f.Close()
+	_ = f.Close()
 	if err != nil {
 		return err
 	}

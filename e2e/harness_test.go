@@ -87,7 +87,8 @@ func TestHarnessRegistry(t *testing.T) {
 
 	reg.Stop()
 	reg.Stop() // idempotent
-	if _, err := http.Get("http://" + reg.Addr + "/v2/"); err == nil {
+	if resp, err := http.Get("http://" + reg.Addr + "/v2/"); err == nil {
+		resp.Body.Close()
 		t.Error("registry still answers after Stop")
 	}
 }
@@ -224,7 +225,8 @@ func TestHarnessRekor(t *testing.T) {
 
 	rk.Stop()
 	rk.Stop() // idempotent
-	if _, err := http.Get(rk.TilesURL + "checkpoint"); err == nil {
+	if resp, err := http.Get(rk.TilesURL + "checkpoint"); err == nil {
+		resp.Body.Close()
 		t.Error("tile server still answers after Stop")
 	}
 }

@@ -293,12 +293,11 @@ func TestResolveAsksEachReferenceOnce(t *testing.T) {
 	for i := range 5 {
 		paths = append(paths, writeFile(t, dir, "Dockerfile."+string(rune('a'+i)), "FROM "+reg.host+"/app:v1\nFROM "+reg.host+"/app\n"))
 	}
-	before := reg.requests.Load()
 	if _, err := Pin(context.Background(), scanFiles(t, paths...), Options{Resolver: &Resolver{Jobs: 1}}); err == nil {
 		t.Fatal("app:latest does not exist; want an error")
 	}
 	reg.image(t, "app:latest", 2)
-	before = reg.requests.Load()
+	before := reg.requests.Load()
 	if _, err := Pin(context.Background(), scanFiles(t, paths...), Options{Resolver: &Resolver{Jobs: 1}}); err != nil {
 		t.Fatal(err)
 	}

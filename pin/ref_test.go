@@ -18,7 +18,7 @@ func TestParseRef(t *testing.T) {
 		{"org/app:v1", "docker.io/org/app", "v1", "", "docker.io/org/app:v1", "org/app:v1@" + testDigest},
 		{"localhost:5000/app", "localhost:5000/app", "", "", "localhost:5000/app:latest", "localhost:5000/app:latest@" + testDigest},
 		{"127.0.0.1:5000/a/b:c", "127.0.0.1:5000/a/b", "c", "", "127.0.0.1:5000/a/b:c", "127.0.0.1:5000/a/b:c@" + testDigest},
-		{"ghcr.io/o/i:v2@" + strings.Replace(testDigest, "1", "2", -1), "ghcr.io/o/i", "v2", strings.Replace(testDigest, "1", "2", -1), "ghcr.io/o/i:v2", "ghcr.io/o/i:v2@" + testDigest},
+		{"ghcr.io/o/i:v2@" + strings.ReplaceAll(testDigest, "1", "2"), "ghcr.io/o/i", "v2", strings.ReplaceAll(testDigest, "1", "2"), "ghcr.io/o/i:v2", "ghcr.io/o/i:v2@" + testDigest},
 		{"alpine@" + testDigest, "docker.io/library/alpine", "", testDigest, "docker.io/library/alpine@" + testDigest, "alpine@" + testDigest},
 	}
 	for _, tt := range tests {

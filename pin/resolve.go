@@ -143,9 +143,11 @@ func (r *Resolver) Resolve(ctx context.Context, refs []Ref, byDigest bool) ([]*R
 	opts = append(opts, remote.WithContext(ctx))
 	for j, jb := range jobs {
 		g.Go(func() error {
-			var nameRef name.Reference = jb.ref.tagRef()
+			var nameRef name.Reference
 			if jb.digest {
 				nameRef = jb.ref.digestRef(jb.ref.Digest)
+			} else {
+				nameRef = jb.ref.tagRef()
 			}
 			res, err := resolveOne(nameRef, opts)
 			if err != nil {

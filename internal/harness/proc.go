@@ -105,7 +105,7 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration, ready fu
 	var last error
 	for {
 		if p.exited() {
-			return fmt.Errorf("%s: %w (%v); log %s:\n%s", p.name, errExited, p.waitErr, p.logPath, logTail(p.logPath))
+			return fmt.Errorf("%s: %w (%w); log %s:\n%s", p.name, errExited, p.waitErr, p.logPath, logTail(p.logPath))
 		}
 		probeCtx, probeCancel := context.WithTimeout(ctx, 2*time.Second)
 		last = ready(probeCtx)
@@ -115,7 +115,7 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration, ready fu
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s: %w; last probe: %v; log %s:\n%s",
+			return fmt.Errorf("%s not ready after %s: %w; last probe: %w; log %s:\n%s",
 				p.name, timeout, ctx.Err(), last, p.logPath, logTail(p.logPath))
 		case <-tick.C:
 		case <-p.done:

@@ -192,7 +192,7 @@ func copyExample(src, dst, addr string) error {
 			return err
 		}
 		data = bytes.ReplaceAll(data, []byte(exampleRegistry), []byte(addr))
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil { //nolint:gosec // names come from ReadDir of the example directory
 			return err
 		}
 	}
@@ -214,7 +214,7 @@ func push(ref, content string) (string, error) {
 	if err := tw.Close(); err != nil {
 		return "", err
 	}
-	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
 	if err != nil {
 		return "", err
 	}
