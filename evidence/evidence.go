@@ -10,15 +10,14 @@ package evidence
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/buildguard/buildguard/internal/atomicfile"
+	"github.com/buildguard/buildguard/internal/strictjson"
 )
 
 // APIVersion is the version of the report format.
@@ -230,17 +229,9 @@ const maxReportSize = 64 << 20
 // Parse decodes a report.json and checks its version; unknown fields are
 // errors, so a report from a newer buildguard is not misread.
 func Parse(data []byte) (*Report, error) {
-	if len(data) > maxReportSize {
-		return nil, fmt.Errorf("report larger than %d MiB", maxReportSize>>20)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var r Report
-	if err := dec.Decode(&r); err != nil {
+	if err := strictjson.Decode(data, maxReportSize, &r); err != nil {
 		return nil, fmt.Errorf("not a buildguard report: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("not a buildguard report: data after the JSON object")
 	}
 	if r.APIVersion != APIVersion {
 		return nil, fmt.Errorf("report apiVersion %q is not %q", r.APIVersion, APIVersion)

@@ -1,14 +1,14 @@
 package pin
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
 	"sort"
+
+	"github.com/buildguard/buildguard/internal/strictjson"
 )
 
 // LockAPIVersion is the version of the lockfile format this package writes
@@ -119,17 +119,9 @@ func ReadLock(path string) (*Lock, error) {
 // field is unknown, every digest is a sha256 digest, entries are sorted and
 // unique.
 func ParseLock(data []byte) (*Lock, error) {
-	if len(data) > maxLockSize {
-		return nil, fmt.Errorf("larger than %d MiB", maxLockSize>>20)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var l Lock
-	if err := dec.Decode(&l); err != nil {
+	if err := strictjson.Decode(data, maxLockSize, &l); err != nil {
 		return nil, fmt.Errorf("not a valid lockfile: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("not a valid lockfile: data after the JSON object")
 	}
 	if l.APIVersion != LockAPIVersion {
 		return nil, fmt.Errorf("apiVersion %q is not %q (this buildguard reads %s lockfiles)", l.APIVersion, LockAPIVersion, LockAPIVersion)
