@@ -88,11 +88,12 @@ func Pin(ctx context.Context, files []*File, opts Options) (*Result, error) {
 			}
 		}
 	}
-	tagged, err := res.Resolve(ctx, byTag, false)
+	platforms := opts.Lock || opts.Platform != ""
+	tagged, err := res.resolve(ctx, byTag, false, platforms)
 	if err != nil {
 		return nil, locate(err, files)
 	}
-	digested, err := res.Resolve(ctx, byDigest, true)
+	digested, err := res.resolve(ctx, byDigest, true, platforms)
 	if err != nil {
 		return nil, locate(err, files)
 	}

@@ -114,6 +114,13 @@ func (e *ResolveError) ExitCode() int { return e.code }
 // With byDigest, pinned references are resolved by their digest instead of
 // their tag, to learn their platforms without moving them.
 func (r *Resolver) Resolve(ctx context.Context, refs []Ref, byDigest bool) ([]*Resolved, error) {
+	return r.resolve(ctx, refs, byDigest, true)
+}
+
+// resolve is Resolve; without platforms, the platform of a single-manifest
+// image is not looked up, which saves a round trip per image when neither a
+// lockfile nor a --platform needs it.
+func (r *Resolver) resolve(ctx context.Context, refs []Ref, byDigest, platforms bool) ([]*Resolved, error) {
 	type job struct {
 		ref    Ref
 		digest bool
@@ -141,6 +148,12 @@ func (r *Resolver) Resolve(ctx context.Context, refs []Ref, byDigest bool) ([]*R
 	g.SetLimit(r.jobs())
 	opts := append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, r.Options...)
 	opts = append(opts, remote.WithContext(ctx))
+	// One puller shares each registry's ping and token across every look-up.
+	puller, err := remote.NewPuller(opts...)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, remote.Reuse(puller))
 	for j, jb := range jobs {
 		g.Go(func() error {
 			var nameRef name.Reference
@@ -149,7 +162,7 @@ func (r *Resolver) Resolve(ctx context.Context, refs []Ref, byDigest bool) ([]*R
 			} else {
 				nameRef = jb.ref.tagRef()
 			}
-			res, err := resolveOne(nameRef, opts)
+			res, err := resolveOne(nameRef, opts, platforms)
 			if err != nil {
 				errs[j] = classify(jb.ref, err)
 				return nil // collect every failure, not only the first
@@ -181,7 +194,7 @@ func (r *Resolver) jobs() int {
 
 // resolveOne fetches the manifest a reference names and recomputes its
 // digest locally: a registry's Docker-Content-Digest header is not trusted.
-func resolveOne(ref name.Reference, opts []remote.Option) (*Resolved, error) {
+func resolveOne(ref name.Reference, opts []remote.Option, platforms bool) (*Resolved, error) {
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
 		return nil, err
@@ -216,6 +229,9 @@ func resolveOne(ref name.Reference, opts []remote.Option) (*Resolved, error) {
 		return nil, fmt.Errorf("%s is a %s, not an image", digest, desc.MediaType)
 	}
 	res.Manifest = digest
+	if !platforms {
+		return res, nil
+	}
 	img, err := desc.Image()
 	if err != nil {
 		return nil, err
