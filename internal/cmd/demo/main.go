@@ -9,7 +9,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -23,14 +22,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
 	"github.com/buildguard/buildguard/internal/harness"
+	"github.com/buildguard/buildguard/internal/testimage"
 )
 
 // exampleRegistry is the registry the example's files name; the demo
@@ -202,45 +195,5 @@ func copyExample(src, dst, addr string) error {
 // push writes a one-layer image holding a description file and returns its
 // digest.
 func push(ref, content string) (string, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	body := []byte(content + "\n")
-	if err := tw.WriteHeader(&tar.Header{Name: "etc/buildguard-demo", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-		return "", err
-	}
-	if _, err := tw.Write(body); err != nil {
-		return "", err
-	}
-	if err := tw.Close(); err != nil {
-		return "", err
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		return "", err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return "", err
-	}
-	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{mustDiffID(layer)}}})
-	if err != nil {
-		return "", err
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return "", err
-	}
-	if err := remote.Write(r, img); err != nil {
-		return "", fmt.Errorf("pushing %s: %w", ref, err)
-	}
-	d, err := img.Digest()
-	return d.String(), err
-}
-
-func mustDiffID(l v1.Layer) v1.Hash {
-	h, err := l.DiffID()
-	if err != nil {
-		panic(err)
-	}
-	return h
+	return testimage.PushFiles(context.Background(), ref, map[string]string{"etc/buildguard-demo": content + "\n"})
 }
