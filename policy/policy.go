@@ -1,0 +1,217 @@
+// Package policy turns evidence into a decision. It is the only package that
+// says pass or fail: built-in requirements, all on by default and waived
+// only explicitly (and visibly), plus user rules written in CEL over a
+// documented evidence model (docs/policy.md). Every violation is collected,
+// not only the first; a rule that cannot be evaluated makes the decision
+// "error", never a pass.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/buildguard/buildguard/config"
+	"github.com/buildguard/buildguard/evidence"
+)
+
+// The built-in checks, by the names policy.waive uses.
+const (
+	CheckPinned          = "pinned"
+	CheckVerified        = "verified"
+	CheckProvenance      = "provenance"
+	CheckReproducible    = "reproducible"
+	CheckDiverseAgree    = "diverse-agree"
+	CheckDiverseRequired = "diverse-required"
+	CheckSBOM            = "sbom"
+)
+
+// Checks lists the built-in checks in the order they are applied.
+func Checks() []string {
+	return []string{CheckPinned, CheckVerified, CheckProvenance, CheckReproducible, CheckDiverseAgree, CheckDiverseRequired, CheckSBOM}
+}
+
+// NotProvenNote is the note a report carries when no diverse builder ran.
+const NotProvenNote = "no diverse builder was configured: this build is not proven against a compromised builder (add reproduce.diverse with an independently produced builder image)"
+
+// Error is a policy that cannot be used: an unknown or unwaivable check in
+// waive, or a rule that does not compile. It is a configuration error.
+type Error struct {
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Msg) }
+
+// ExitCode reports a configuration error (2).
+func (e *Error) ExitCode() int { return 2 }
+
+// Policy is a compiled policy section.
+type Policy struct {
+	waived         map[string]bool
+	builderIDs     []string
+	sourceURIs     []string
+	requireDiverse bool
+	rules          []*rule
+}
+
+// New compiles a policy. Every problem is reported, each naming its field.
+func New(p config.Policy) (*Policy, error) {
+	pol := &Policy{
+		waived:         map[string]bool{},
+		builderIDs:     slices.Clone(p.BuilderIDs),
+		sourceURIs:     slices.Clone(p.SourceURIs),
+		requireDiverse: p.RequireDiverse,
+	}
+	var errs []error
+	for i, name := range p.Waive {
+		field := fmt.Sprintf("policy.waive[%d]", i)
+		switch {
+		case name == CheckPinned:
+			errs = append(errs, &Error{field, `"pinned" cannot be waived: an unpinned image can change under the build`})
+		case !slices.Contains(Checks(), name):
+			errs = append(errs, &Error{field, fmt.Sprintf("unknown check %q (the checks are: %s)", name, strings.Join(Checks(), ", "))})
+		default:
+			pol.waived[name] = true
+		}
+	}
+	env, err := newEnv()
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range p.Rules {
+		cr, err := compile(env, r)
+		if err != nil {
+			errs = append(errs, &Error{fmt.Sprintf("policy.rules[%d] (%s)", i, r.Name), err.Error()})
+			continue
+		}
+		pol.rules = append(pol.rules, cr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return pol, nil
+}
+
+// Package is an SBOM package as rules see it.
+type Package struct {
+	Name     string   `json:"name"`
+	Version  string   `json:"version"`
+	PURL     string   `json:"purl"`
+	Licenses []string `json:"licenses"`
+}
+
+// Input is what a decision is made from.
+type Input struct {
+	Report *evidence.Report
+	// Packages are the output's SBOM packages (for rules).
+	Packages []Package
+	// Config is the build's configuration (for rules).
+	Config *config.Config
+}
+
+// Decide applies the built-in checks and the rules to the report and sets
+// its decision, violations, waived checks and notes. A rule that cannot be
+// evaluated makes the decision "error" and is listed in the report's errors.
+func (p *Policy) Decide(ctx context.Context, in Input) {
+	r := in.Report
+	var v []evidence.Violation
+	add := func(check, msg string) {
+		if !p.waived[check] {
+			v = append(v, evidence.Violation{Rule: check, Message: msg})
+		}
+	}
+	for _, img := range r.Images {
+		name := img.Ref
+		if !img.Pinned {
+			add(CheckPinned, fmt.Sprintf("%s image %s is not pinned by digest (run: buildguard pin --write)", img.Role, name))
+		}
+		if !img.Verified {
+			why := "no verified signature and log entry"
+			if len(img.Problems) > 0 {
+				why = strings.Join(img.Problems, "; ")
+			}
+			add(CheckVerified, fmt.Sprintf("%s image %s is not verified: %s", img.Role, name, why))
+		}
+		if len(p.builderIDs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.builderIDs, pr.BuilderID) }) {
+			add(CheckProvenance, fmt.Sprintf("%s image %s has no verified provenance from an allowed builder (%s)", img.Role, name, strings.Join(p.builderIDs, ", ")))
+		}
+		if len(p.sourceURIs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.sourceURIs, pr.SourceURI) }) {
+			add(CheckProvenance, fmt.Sprintf("%s image %s has no verified provenance from an allowed source (%s)", img.Role, name, strings.Join(p.sourceURIs, ", ")))
+		}
+	}
+	for _, m := range r.Mismatches {
+		files := strings.Join(m.Files, ", ")
+		switch m.Kind {
+		case "builder-disagreement":
+			add(CheckDiverseAgree, fmt.Sprintf("independent builders disagree (runs %d and %d) on %s: one of the builder images may be compromised", m.RunA, m.RunB, files))
+		case "variation":
+			add(CheckReproducible, fmt.Sprintf("not reproducible: runs %d and %d differ in %s when varying %s", m.RunA, m.RunB, files, m.Variation))
+		default:
+			add(CheckReproducible, fmt.Sprintf("not reproducible: runs %d and %d differ in %s (%s)", m.RunA, m.RunB, files, m.Kind))
+		}
+	}
+	diverse := slices.ContainsFunc(r.Runs, func(run evidence.Run) bool { return run.Diverse })
+	switch {
+	case !diverse && p.requireDiverse:
+		add(CheckDiverseRequired, "policy.requireDiverse is set but no diverse builder ran")
+	case !diverse:
+		r.Notes = appendOnce(r.Notes, NotProvenNote)
+	}
+	if r.SBOM == nil {
+		add(CheckSBOM, "no SBOM of the output was produced")
+	}
+
+	var evalErrs []string
+	if len(p.rules) > 0 {
+		vars, err := variables(in)
+		if err != nil {
+			evalErrs = append(evalErrs, fmt.Sprintf("preparing the rules' input: %v", err))
+		}
+		for _, cr := range p.rules {
+			if err != nil {
+				break
+			}
+			ok, rerr := cr.eval(ctx, vars)
+			switch {
+			case rerr != nil:
+				evalErrs = append(evalErrs, fmt.Sprintf("rule %s could not be evaluated: %v", cr.name, rerr))
+			case !ok:
+				v = append(v, evidence.Violation{Rule: cr.name, Message: fmt.Sprintf("rule %s is false: %s", cr.name, cr.expr)})
+			}
+		}
+	}
+
+	r.Violations = v
+	if r.Violations == nil {
+		r.Violations = []evidence.Violation{}
+	}
+	r.Waived = r.Waived[:0]
+	for name := range p.waived {
+		r.Waived = append(r.Waived, name)
+	}
+	sort.Strings(r.Waived)
+	r.Errors = append(r.Errors, evalErrs...)
+	switch {
+	case len(r.Errors) > 0:
+		r.Decision = evidence.Error
+	case len(r.Violations) > 0:
+		r.Decision = evidence.Fail
+	default:
+		r.Decision = evidence.Pass
+	}
+}
+
+func hasProvenance(img evidence.Image, ok func(evidence.Provenance) bool) bool {
+	return slices.ContainsFunc(img.Provenance, ok)
+}
+
+func appendOnce(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}

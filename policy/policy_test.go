@@ -1,0 +1,195 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/buildguard/buildguard/config"
+	"github.com/buildguard/buildguard/evidence"
+)
+
+const (
+	builderDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	diverseDigest = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+)
+
+// goodReport is a build that meets every built-in requirement.
+func goodReport() *evidence.Report {
+	r := evidence.New()
+	r.Images = []evidence.Image{
+		{Role: "builder", Ref: "reg/go@" + builderDigest, Digest: builderDigest, Pinned: true, Verified: true,
+			Provenance: []evidence.Provenance{{PredicateType: "https://slsa.dev/provenance/v1", BuilderID: "https://ci.example/builder", SourceURI: "git+https://src.example/go"}}},
+		{Role: "diverse", Ref: "other/go@" + diverseDigest, Digest: diverseDigest, Pinned: true, Verified: true,
+			Provenance: []evidence.Provenance{{PredicateType: "https://slsa.dev/provenance/v1", BuilderID: "https://ci.example/builder", SourceURI: "git+https://src.example/go"}}},
+	}
+	r.Runs = []evidence.Run{
+		{Index: 1, Builder: builderDigest, OutputDigest: "sha256:aa"},
+		{Index: 2, Builder: builderDigest, Variations: []string{"path", "timezone"}, OutputDigest: "sha256:aa"},
+		{Index: 3, Builder: diverseDigest, Diverse: true, OutputDigest: "sha256:aa"},
+	}
+	r.SBOM = &evidence.SBOMSummary{Packages: 2, Files: []string{"sbom.spdx.json"}}
+	return r
+}
+
+func decide(t *testing.T, p config.Policy, in Input) *evidence.Report {
+	t.Helper()
+	pol, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Report == nil {
+		in.Report = goodReport()
+	}
+	pol.Decide(context.Background(), in)
+	return in.Report
+}
+
+func rules(r *evidence.Report) []string {
+	var out []string
+	for _, v := range r.Violations {
+		out = append(out, v.Rule)
+	}
+	return out
+}
+
+func TestGoodBuildPasses(t *testing.T) {
+	r := decide(t, config.Policy{BuilderIDs: []string{"https://ci.example/builder"}, RequireDiverse: true}, Input{})
+	if r.Decision != evidence.Pass || len(r.Violations) != 0 || len(r.Notes) != 0 {
+		t.Fatalf("decision %s, violations %v, notes %v", r.Decision, r.Violations, r.Notes)
+	}
+}
+
+func TestEveryViolationIsCollected(t *testing.T) {
+	r := goodReport()
+	r.Images[0].Pinned = false
+	r.Images[1].Verified = false
+	r.Images[1].Problems = []string{"signature by an untrusted key"}
+	r.Mismatches = []evidence.Mismatch{
+		{RunA: 1, RunB: 2, Kind: "variation", Variation: "timezone", Files: []string{"app"}},
+		{RunA: 1, RunB: 3, Kind: "builder-disagreement", Files: []string{"app"}},
+	}
+	r.SBOM = nil
+	r = decide(t, config.Policy{BuilderIDs: []string{"https://other.example/builder"}}, Input{Report: r})
+	if r.Decision != evidence.Fail {
+		t.Fatalf("decision %s", r.Decision)
+	}
+	got := rules(r)
+	sort.Strings(got)
+	want := "diverse-agree,pinned,provenance,provenance,reproducible,sbom,verified"
+	if strings.Join(got, ",") != want {
+		t.Errorf("violations %s, want %s", got, want)
+	}
+	for _, v := range r.Violations {
+		switch v.Rule {
+		case CheckVerified:
+			if !strings.Contains(v.Message, "untrusted key") {
+				t.Errorf("verified violation does not say why: %s", v.Message)
+			}
+		case CheckDiverseAgree:
+			if !strings.Contains(v.Message, "may be compromised") {
+				t.Errorf("a builder disagreement must read as a possible compromise: %s", v.Message)
+			}
+		case CheckReproducible:
+			if !strings.Contains(v.Message, "timezone") {
+				t.Errorf("the variation is not named: %s", v.Message)
+			}
+		}
+	}
+}
+
+func TestNoDiverseBuilder(t *testing.T) {
+	r := goodReport()
+	r.Runs = r.Runs[:2]
+	got := decide(t, config.Policy{}, Input{Report: r})
+	if got.Decision != evidence.Pass || len(got.Notes) != 1 || got.Notes[0] != NotProvenNote {
+		t.Errorf("without requireDiverse: decision %s, notes %v; want pass with the plain note", got.Decision, got.Notes)
+	}
+	r = goodReport()
+	r.Runs = r.Runs[:2]
+	got = decide(t, config.Policy{RequireDiverse: true}, Input{Report: r})
+	if got.Decision != evidence.Fail || strings.Join(rules(got), ",") != CheckDiverseRequired {
+		t.Errorf("with requireDiverse: %s %v", got.Decision, got.Violations)
+	}
+}
+
+func TestWaive(t *testing.T) {
+	r := goodReport()
+	r.SBOM = nil
+	got := decide(t, config.Policy{Waive: []string{CheckSBOM}}, Input{Report: r})
+	if got.Decision != evidence.Pass || strings.Join(got.Waived, ",") != CheckSBOM {
+		t.Errorf("waived sbom: decision %s waived %v", got.Decision, got.Waived)
+	}
+	for _, bad := range []string{CheckPinned, "no-such-check"} {
+		_, err := New(config.Policy{Waive: []string{bad}})
+		var pe *Error
+		if !errors.As(err, &pe) || pe.ExitCode() != 2 || !strings.Contains(err.Error(), "policy.waive[0]") {
+			t.Errorf("waive %q: want a configuration error naming policy.waive[0], got %v", bad, err)
+		}
+	}
+}
+
+func TestRules(t *testing.T) {
+	pkgs := []Package{
+		{Name: "golang.org/x/text", Version: "v0.37.0", PURL: "pkg:golang/golang.org/x/text@v0.37.0", Licenses: []string{"BSD-3-Clause"}},
+		{Name: "example.com/gpl", Version: "v1.0.0", Licenses: []string{"GPL-3.0-only"}},
+	}
+	p := config.Policy{Rules: []config.Rule{
+		{Name: "no-gpl-in-output", Expr: "!sbom.packages.exists(p, p.licenses.exists(l, l.startsWith('GPL')))"},
+		{Name: "two-runs", Expr: "size(runs) >= 2"},
+		{Name: "builder-from-ci", Expr: "images.all(i, i.provenance.exists(p, p.builderID == 'https://ci.example/builder'))"},
+		{Name: "diverse-ran", Expr: "size(diverse) == 1 && diverse[0].builder != runs[0].builder"},
+	}}
+	r := decide(t, p, Input{Packages: pkgs})
+	if r.Decision != evidence.Fail || strings.Join(rules(r), ",") != "no-gpl-in-output" {
+		t.Fatalf("decision %s violations %v", r.Decision, r.Violations)
+	}
+	if !strings.Contains(r.Violations[0].Message, "startsWith('GPL')") {
+		t.Errorf("a violation should quote the rule: %s", r.Violations[0].Message)
+	}
+	r = decide(t, p, Input{Packages: pkgs[:1]})
+	if r.Decision != evidence.Pass {
+		t.Errorf("without the GPL package: %s %v %v", r.Decision, r.Violations, r.Errors)
+	}
+}
+
+func TestMalformedRulesAreConfigErrors(t *testing.T) {
+	for _, tt := range []struct{ expr, msg string }{
+		{"size(runs) >=", "not a valid CEL expression"},
+		{"size(runs)", "must be a boolean expression"},
+		{"nosuchvar == 1", "not a valid CEL expression"},
+		{strings.Repeat("true && ", 3000) + "true", "longer than"},
+	} {
+		_, err := New(config.Policy{Rules: []config.Rule{{Name: "r1", Expr: tt.expr}}})
+		var pe *Error
+		if !errors.As(err, &pe) || pe.ExitCode() != 2 || !strings.Contains(err.Error(), "policy.rules[0] (r1)") || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("rule %.40q: want a configuration error naming the rule and saying %q, got %v", tt.expr, tt.msg, err)
+		}
+	}
+}
+
+func TestRuleErrorIsNotAPass(t *testing.T) {
+	for _, expr := range []string{
+		"images[5].ref == 'x'",      // index out of range at run time
+		"source.nosuchfield == 'x'", // no such key
+		"runs.map(a, runs.map(b, runs.map(c, runs.map(d, runs.map(e, 1))))).size() > 0 && [1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, [1,2,3,4,5,6,7,8,9,10].all(f, [1,2,3,4,5,6,7,8,9,10].all(g, true)))))))", // over the cost limit
+	} {
+		r := decide(t, config.Policy{Rules: []config.Rule{{Name: "bad", Expr: expr}}}, Input{})
+		if r.Decision != evidence.Error || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "rule bad could not be evaluated") {
+			t.Errorf("%.50q: decision %s errors %v; want error", expr, r.Decision, r.Errors)
+		}
+	}
+}
+
+func TestDecisionIsStable(t *testing.T) {
+	p := config.Policy{Rules: []config.Rule{{Name: "a", Expr: "false"}, {Name: "b", Expr: "false"}}, Waive: []string{CheckSBOM, CheckVerified}}
+	first, _ := decide(t, p, Input{}).Marshal()
+	for range 5 {
+		again, _ := decide(t, p, Input{}).Marshal()
+		if string(again) != string(first) {
+			t.Fatalf("the same input gave different reports:\n%s\n%s", first, again)
+		}
+	}
+}
