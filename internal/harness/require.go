@@ -26,7 +26,11 @@ import (
 // installHints tells how to get each tool the end-to-end tests use.
 var installHints = map[string]string{
 	"docker-registry": "apt-get install -y docker-registry",
+	"crun":            "apt-get install -y crun",
+	"runc":            "apt-get install -y runc",
+	"busybox":         "apt-get install -y busybox-static",
 	"posix":           "go install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@v2.3.0",
+	"cosign":          "go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
 }
 
 // InstallHint returns how to install tool, e.g. "install it with apt-get

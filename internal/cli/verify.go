@@ -1,0 +1,283 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/buildguard/buildguard/internal/exitcode"
+	"github.com/buildguard/buildguard/pin"
+	"github.com/buildguard/buildguard/trust"
+)
+
+// TrustOptions are the trust flags, named as `cosign verify` names them.
+// `buildguard verify` has them, and `buildguard build` takes the same.
+type TrustOptions struct {
+	Keys                 []string
+	CertIdentity         string
+	CertIdentityRegexp   string
+	CertOIDCIssuer       string
+	CertOIDCIssuerRegexp string
+	TrustedRoot          string
+	InsecureIgnoreTlog   bool
+	BuilderIDs           []string
+	SourceURIs           []string
+}
+
+// AddFlags registers the trust flags on fs.
+func (o *TrustOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&o.Keys, "key", nil, "trust the PEM public key(s) in `FILE` (repeatable)")
+	fs.StringVar(&o.CertIdentity, "certificate-identity", "", "trust keyless signatures whose certificate subject is exactly `ID`")
+	fs.StringVar(&o.CertIdentityRegexp, "certificate-identity-regexp", "", "trust keyless signatures whose certificate subject matches `RE` (whole value)")
+	fs.StringVar(&o.CertOIDCIssuer, "certificate-oidc-issuer", "", "the OIDC `ISSUER` a keyless certificate must name exactly")
+	fs.StringVar(&o.CertOIDCIssuerRegexp, "certificate-oidc-issuer-regexp", "", "the OIDC issuer a keyless certificate must match (`RE`, whole value)")
+	fs.StringVar(&o.TrustedRoot, "trusted-root", "", "Sigstore trusted root (trusted_root.json `FILE`): CAs, transparency logs, timestamp authorities")
+	fs.BoolVar(&o.InsecureIgnoreTlog, "insecure-ignore-tlog", false, "accept signatures that are not in a transparency log (insecure: reported on every image)")
+	fs.StringArrayVar(&o.BuilderIDs, "builder-id", nil, "require verified SLSA provenance from builder `ID` (repeatable: any of them)")
+	fs.StringArrayVar(&o.SourceURIs, "source-uri", nil, "require verified SLSA provenance built from source `URI`, e.g. github.com/org/repo (repeatable)")
+}
+
+// keyless reports whether any keyless identity flag is set.
+func (o *TrustOptions) keyless() bool {
+	return o.CertIdentity != "" || o.CertIdentityRegexp != "" || o.CertOIDCIssuer != "" || o.CertOIDCIssuerRegexp != ""
+}
+
+// Validate rejects trust flags that trust nothing or contradict each other.
+func (o *TrustOptions) Validate() error {
+	if o.keyless() {
+		if (o.CertIdentity == "") == (o.CertIdentityRegexp == "") {
+			return exitcode.UsageErrorf("keyless verification needs exactly one of --certificate-identity and --certificate-identity-regexp")
+		}
+		if (o.CertOIDCIssuer == "") == (o.CertOIDCIssuerRegexp == "") {
+			return exitcode.UsageErrorf("keyless verification needs exactly one of --certificate-oidc-issuer and --certificate-oidc-issuer-regexp")
+		}
+		if o.TrustedRoot == "" {
+			return exitcode.UsageErrorf("keyless verification needs --trusted-root FILE naming the certificate authorities")
+		}
+	}
+	if len(o.Keys) == 0 && !o.keyless() {
+		return exitcode.UsageErrorf("nothing to trust: give --key FILE, or --certificate-identity with --certificate-oidc-issuer")
+	}
+	if o.TrustedRoot == "" && !o.InsecureIgnoreTlog {
+		return exitcode.UsageErrorf("--trusted-root FILE is needed to verify transparency-log entries (or waive them, insecurely, with --insecure-ignore-tlog)")
+	}
+	for _, k := range o.Keys {
+		if k == "" {
+			return exitcode.UsageErrorf("--key needs a file name")
+		}
+	}
+	for _, list := range [][]string{o.BuilderIDs, o.SourceURIs} {
+		for _, s := range list {
+			if strings.TrimSpace(s) == "" {
+				return exitcode.UsageErrorf("--builder-id and --source-uri need a value")
+			}
+		}
+	}
+	return nil
+}
+
+// Policy reads the key and trusted-root files into a trust policy. A file
+// that cannot be read or parsed is a usage error.
+func (o *TrustOptions) Policy() (trust.Policy, error) {
+	p := trust.Policy{InsecureIgnoreTlog: o.InsecureIgnoreTlog, BuilderIDs: o.BuilderIDs, SourceURIs: o.SourceURIs}
+	for _, path := range o.Keys {
+		keys, err := trust.LoadKeyFile(path)
+		if err != nil {
+			return p, exitcode.WithCode(exitcode.Usage, fmt.Errorf("--key: %w", err))
+		}
+		p.Keys = append(p.Keys, keys...)
+	}
+	if o.keyless() {
+		p.Identities = []trust.Identity{{Issuer: o.CertOIDCIssuer, IssuerRegExp: o.CertOIDCIssuerRegexp, Subject: o.CertIdentity, SubjectRegExp: o.CertIdentityRegexp}}
+	}
+	if o.TrustedRoot != "" {
+		tr, err := trust.LoadTrustedRoot(o.TrustedRoot)
+		if err != nil {
+			return p, exitcode.WithCode(exitcode.Usage, fmt.Errorf("--trusted-root: %w", err))
+		}
+		p.TrustedRoot = tr
+	}
+	return p, nil
+}
+
+// VerifyOptions are the flags of `buildguard verify`.
+type VerifyOptions struct {
+	Trust  TrustOptions
+	JSON   bool
+	Images []string
+}
+
+// Validate rejects missing or unpinned images and bad trust flags before
+// anything is read.
+func (o *VerifyOptions) Validate() error {
+	if len(o.Images) == 0 {
+		return exitcode.UsageErrorf("name at least one image as NAME@sha256:... (run: buildguard verify --help)")
+	}
+	var unpinned []string
+	for _, img := range o.Images {
+		r, err := pin.ParseRef(img)
+		if err != nil {
+			return err
+		}
+		if !r.Pinned() {
+			unpinned = append(unpinned, fmt.Sprintf("%q", img))
+		}
+	}
+	if len(unpinned) > 0 {
+		return exitcode.UsageErrorf("%s: no digest; only a pinned image can be verified: run 'buildguard pin' and verify NAME@sha256:...", strings.Join(unpinned, ", "))
+	}
+	return o.Trust.Validate()
+}
+
+func verifyCommand() *command {
+	return &command{
+		name:    "verify",
+		summary: "verify the Sigstore signatures and transparency-log entries of pinned images",
+		usage:   "[trust flags] [--json] IMAGE@DIGEST...",
+		long: `Verify each image, which must be pinned by digest: find the Sigstore bundles
+attached to the digest (OCI 1.1 referrers, or the sha256-<hex> referrers tag on
+registries without the referrers API, as cosign v3 attaches them) and verify
+each with sigstore-go against what the flags trust: public keys (--key), a
+keyless identity (--certificate-identity and --certificate-oidc-issuer, or
+their -regexp forms, matched against the whole value), and the certificate
+authorities, transparency logs and timestamp authorities of a Sigstore
+trusted root (--trusted-root).
+
+A signature counts only if it is about the pinned digest and has a verified
+transparency-log entry (inclusion proof against a checkpoint signed by a log
+the trusted root names, and the signed entry timestamp of a Rekor v1 log);
+--insecure-ignore-tlog waives the log, and every result says so.
+
+--builder-id and --source-uri require, in addition, a verified SLSA
+provenance attestation (v0.2 or v1, attached the same way) about the digest
+from one of the builders and built from one of the sources.
+
+Verification is offline: nothing is fetched but the image's attachments from
+its registry (and its token service, if it has one). Images are verified concurrently; one line per image is printed
+in the order given: what was proven (signer, log entry), or every reason each
+attached bundle was refused.`,
+		examples: `  # keyless: signed on GitHub Actions by a release workflow of the org
+  buildguard verify --trusted-root trusted_root.json \
+    --certificate-oidc-issuer https://token.actions.githubusercontent.com \
+    --certificate-identity-regexp 'https://github.com/org/[^/]+/\.github/workflows/release\.yml@refs/tags/.*' \
+    registry.example/golang:1.26@sha256:...
+
+  # with a key (several --key are trusted alike)
+  buildguard verify --trusted-root trusted_root.json --key cosign.pub registry.example/base@sha256:...
+
+  # and built by GitHub Actions from the org's repository (SLSA provenance)
+  buildguard verify --trusted-root trusted_root.json --key cosign.pub \
+    --builder-id https://github.com/actions/runner/github-hosted \
+    --source-uri github.com/org/tool registry.example/tool@sha256:...
+
+  # for a machine
+  buildguard verify --json --trusted-root trusted_root.json --key cosign.pub IMAGE@sha256:...`,
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string, IO) error {
+			o := &VerifyOptions{}
+			o.Trust.AddFlags(fs)
+			fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
+			return func(ctx context.Context, args []string, io IO) error {
+				o.Images = args
+				if err := o.Validate(); err != nil {
+					return err
+				}
+				return runVerify(ctx, o, io)
+			}
+		},
+	}
+}
+
+// verifyReport is the --json output of `buildguard verify`.
+type verifyReport struct {
+	APIVersion string        `json:"apiVersion"`
+	Images     []verifyImage `json:"images"`
+}
+
+// verifyImage is one image's result, or the error that kept it from one.
+type verifyImage struct {
+	Ref string `json:"ref"`
+	*trust.ImageResult
+	Error string `json:"error,omitempty"`
+}
+
+func runVerify(ctx context.Context, o *VerifyOptions, io IO) error {
+	p, err := o.Trust.Policy()
+	if err != nil {
+		return err
+	}
+	v, err := trust.New(p)
+	if err != nil {
+		return err
+	}
+	if o.Trust.InsecureIgnoreTlog {
+		fmt.Fprintln(io.Err, "warning: --insecure-ignore-tlog: signatures are accepted without proof that they were ever logged publicly")
+	}
+	results, errs := v.VerifyImages(ctx, o.Images, 0)
+	report := verifyReport{APIVersion: "buildguard/v1", Images: make([]verifyImage, len(results))}
+	var incomplete []error
+	refused := 0
+	for i, res := range results {
+		report.Images[i] = verifyImage{Ref: o.Images[i], ImageResult: res}
+		switch {
+		case errs[i] != nil:
+			report.Images[i].Error = errs[i].Error()
+			incomplete = append(incomplete, errs[i])
+		case !res.Verified:
+			refused++
+		}
+	}
+	if o.JSON {
+		if err := writeJSON(io.Out, report); err != nil {
+			return err
+		}
+	} else {
+		for _, img := range report.Images {
+			printVerified(io.Out, img)
+		}
+	}
+	if len(incomplete) > 0 {
+		return exitcode.WithCode(exitcode.Incomplete, fmt.Errorf("%d of %d image(s) could not be verified: %w", len(incomplete), len(o.Images), errors.Join(incomplete...)))
+	}
+	if refused > 0 {
+		return exitcode.Failf("%d of %d image(s) refused", refused, len(o.Images))
+	}
+	return nil
+}
+
+// printVerified writes one image's line, and each reason under a refusal.
+func printVerified(w io.Writer, img verifyImage) {
+	switch {
+	case img.Error != "":
+		fmt.Fprintf(w, "error     %s: %s\n", img.Ref, img.Error)
+	case img.Verified:
+		var signers, entries []string
+		for _, s := range img.Signers() {
+			signers = append(signers, s.String())
+		}
+		for _, e := range img.LogEntries() {
+			entries = append(entries, fmt.Sprintf("index %d of log %.16s", e.Index, e.LogID))
+		}
+		line := "signed by " + strings.Join(signers, " and ")
+		if img.TlogWaived {
+			line += "; transparency log NOT checked (--insecure-ignore-tlog)"
+		} else {
+			line += "; logged at " + strings.Join(entries, " and ")
+		}
+		for _, p := range img.Provenance() {
+			line += "; built by " + p.BuilderID
+			if p.SourceURI != "" {
+				line += " from " + p.SourceURI
+			}
+		}
+		fmt.Fprintf(w, "verified  %s: %s\n", img.Ref, line)
+	default:
+		fmt.Fprintf(w, "refused   %s\n", img.Ref)
+		for _, r := range img.Reasons() {
+			fmt.Fprintf(w, "  %s\n", r)
+		}
+	}
+}
