@@ -8,4 +8,10 @@
 // configurable Limits. A root is unpacked into a temporary directory and
 // renamed into place; a marker written last says it is complete, and a root
 // without a valid marker is never used.
+//
+// Run runs one build Step in an unpacked root through crun or runc: new
+// namespaces with loopback-only networking, a read-only overlay root, the
+// source read-only, an empty /out, no capabilities, a clean environment.
+// HashTree turns /out into a deterministic Manifest whose Digest identifies
+// the output.
 package builder

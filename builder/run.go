@@ -1,0 +1,323 @@
+package builder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Step is one build step: a command run in an unpacked builder image, with
+// the source read-only and an empty output directory. The zero value of
+// every optional field is the strict choice.
+type Step struct {
+	// Rootfs is the image's root filesystem, as Cache.Unpack returns it. It
+	// is never written: the build sees it through a read-only overlay.
+	Rootfs string
+	// ImagePath is PATH from the image config; empty means DefaultPath.
+	ImagePath string
+	// Command is the argv to run (not a shell line).
+	Command []string
+	// Workdir is where Source is mounted read-only, and the command's
+	// working directory; empty means DefaultWorkdir.
+	Workdir string
+	// Source is the host directory holding the source.
+	Source string
+	// Out is an existing, empty host directory, mounted read-write at
+	// OutDir. The caller owns it; Run leaves the build's output in it.
+	Out string
+	// Env holds the variables the configuration sets (builder.env). They
+	// may not set HOME or SOURCE_DATE_EPOCH.
+	Env map[string]string
+	// SourceDateEpoch is the build's SOURCE_DATE_EPOCH (see
+	// SourceDateEpoch).
+	SourceDateEpoch int64
+	// Timeout is the wall-clock limit of the build; 0 means none.
+	Timeout time.Duration
+	// Runtime is "auto" (or empty), "crun" or "runc".
+	Runtime string
+	// Memory and Pids limit the build through the runtime's cgroups when
+	// the host allows; 0 means no limit. Result says whether they applied.
+	Memory int64
+	Pids   int64
+	// Log is the path of the build log to write: stdout and stderr in one
+	// stream (runc copies the two through separate pipes, so their relative
+	// order is only as exact as crun's); empty means none.
+	Log string
+	// MaxLog caps the log in bytes; 0 means DefaultMaxLog. Output beyond it
+	// is counted and dropped, and a note at the end says so.
+	MaxLog int64
+	// Stream, when set, receives the output as it comes, each line starting
+	// with Prefix (e.g. "build | ").
+	Stream io.Writer
+	Prefix string
+}
+
+// Result is what a run did. Run returns it whenever a container started,
+// also alongside a TimeoutError, BuildError or OutputError.
+type Result struct {
+	// Image is the digest of the builder image, when Build ran the step.
+	Image string
+	// Runtime names the runtime that ran the build and its version.
+	Runtime string
+	// ExitCode is the command's exit status (128+N when killed by signal
+	// N); -1 when it was killed for a timeout or cancellation.
+	ExitCode int
+	// TimedOut is set when the build ran past Step.Timeout and was killed.
+	TimedOut bool
+	// Duration is the wall-clock time from starting the runtime until the
+	// container was deleted.
+	Duration time.Duration
+	// Log is Step.Log; LogBytes is how much output it kept, and
+	// LogTruncated says whether output was dropped for the cap.
+	Log          string
+	LogBytes     int64
+	LogTruncated bool
+	// Memory and Pids are the limits that were applied (0: none).
+	Memory int64
+	Pids   int64
+	// Notes say what was skipped, degraded or fallen back from, and why.
+	Notes []string
+	// Output is the manifest of the output directory, after a build that
+	// exited 0.
+	Output *Manifest
+}
+
+// Run runs s in a container of the first usable runtime and returns what
+// happened. The container has no network (a fresh network namespace with
+// loopback only), a read-only root, the source read-only, and only s's
+// environment; see Step.Spec for the whole configuration.
+//
+// The error is nil only when the command exited 0 and its output was
+// collected. A *StepError (exit code 2) is a step that cannot run as given;
+// a *RuntimeError (3) a runtime that is missing or could not start the
+// container; a *TimeoutError (3) a build killed at its timeout; a
+// *BuildError (1) a command that exited non-zero; an *OutputError (1) an
+// output holding special files. When ctx is cancelled the build is killed
+// and ctx's error returned. In every case the container is deleted and the
+// run's state directory removed before Run returns.
+//
+// With runtime auto, a runtime that cannot start the container (the build
+// never ran) is skipped for the next one, and a note says why.
+//
+// Run must run as root: crun and runc run rootful containers, and the root
+// is prepared in a private mount namespace (see sandbox.go).
+func Run(ctx context.Context, s Step) (*Result, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	env, err := s.Environ()
+	if err != nil {
+		return nil, err
+	}
+	if err := lookCommand(s.Rootfs, s.Command[0], envValue(env, "PATH"), s.workdir()); err != nil {
+		return nil, err
+	}
+	rts, notes, err := candidates(ctx, s.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	var failures []string
+	for _, rt := range rts {
+		res, started, err := runWith(ctx, rt, &s)
+		if started {
+			res.Notes = append(notes, res.Notes...)
+			return res, err
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		failures = append(failures, fmt.Sprintf("%s: %v", rt, err))
+		if res != nil {
+			notes = append(notes, res.Notes...)
+		}
+		notes = append(notes, fmt.Sprintf("runtime %s could not start the build: %v", rt, err))
+	}
+	name := s.Runtime
+	if name == "" {
+		name = RuntimeAuto
+	}
+	hint := "; try another runtime (auto tries " + strings.Join(RuntimeOrder, ", then ") + ")"
+	if name == RuntimeAuto {
+		hint = "; run as root on a host where one of " + strings.Join(RuntimeOrder, ", ") + " can start a container"
+	}
+	return nil, &RuntimeError{Runtime: name, Err: fmt.Errorf("%w: %s%s", ErrRuntimeUnusable, strings.Join(failures, "; "), hint)}
+}
+
+// runWith runs s with rt, first with the limits s asks for and, when the
+// container does not start with them, once more without. started reports
+// whether the build's container was created (the command may have run).
+func runWith(ctx context.Context, rt *Runtime, s *Step) (*Result, bool, error) {
+	mode := detectCgroups()
+	hide := rt.Name == RuntimeCrun && mode == cgroupHybrid
+	var notes []string
+	if hide {
+		mode = cgroupV1
+		notes = append(notes, fmt.Sprintf("%s refuses hybrid cgroups (v1 with a cgroup2 mount at %s/unified): "+
+			"it runs in a private mount namespace with that mount removed, so it sees cgroup v1", rt, cgroupRoot))
+	}
+	withLimits := s.Memory > 0 || s.Pids > 0
+	if withLimits {
+		if ok, why := limitsUsable(mode); !ok {
+			withLimits = false
+			notes = append(notes, "memory and pids limits not applied: "+why)
+		}
+	}
+	res, started, err := attempt(ctx, rt, s, hide, withLimits)
+	if !started && withLimits && ctx.Err() == nil {
+		first := err
+		res, started, err = attempt(ctx, rt, s, hide, false)
+		if started {
+			notes = append(notes, fmt.Sprintf("memory and pids limits not applied: %s did not start the container with them (%v)", rt, first))
+		}
+	}
+	if res == nil {
+		res = &Result{}
+	}
+	res.Notes = append(notes, res.Notes...)
+	return res, started, err
+}
+
+// attempt runs the container once.
+func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (*Result, bool, error) {
+	sb, err := newSandbox(sandboxOptions{rootfs: s.Rootfs, hideUnified: hide,
+		mountpoints: []string{"/proc", "/dev", "/sys", "/tmp", OutDir, Home, s.workdir()}})
+	if err != nil {
+		return nil, false, err
+	}
+	defer sb.close()
+	res := &Result{Runtime: rt.String(), ExitCode: -1, Log: s.Log, Notes: sb.notes}
+	sp, err := s.Spec(sb.root, withLimits)
+	if err != nil {
+		return res, false, err
+	}
+	b, err := json.MarshalIndent(sp, "", "  ")
+	if err != nil {
+		return res, false, err
+	}
+	if err := os.WriteFile(filepath.Join(sb.dir, "config.json"), b, 0o600); err != nil {
+		return res, false, fmt.Errorf("writing config.json: %w", err)
+	}
+	sink := &logSink{stream: s.Stream, prefix: []byte(s.Prefix), max: s.MaxLog}
+	if sink.max == 0 {
+		sink.max = DefaultMaxLog
+	}
+	if s.Log != "" {
+		f, err := os.OpenFile(s.Log, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return res, false, fmt.Errorf("creating the build log: %w", err)
+		}
+		defer f.Close()
+		sink.file = f
+	}
+	id := containerID()
+	rc := &runtimeCmd{rt: rt, sb: sb, id: id}
+	pidFile := filepath.Join(sb.dir, "pid")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return res, false, err
+	}
+	cmd := rc.command("run", "--bundle", sb.dir, "--pid-file", pidFile, id)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	start := time.Now()
+	if err := sb.start(cmd); err != nil {
+		_, _ = pw.Close(), pr.Close()
+		return res, false, fmt.Errorf("starting %s: %w", rt.Path, err)
+	}
+	_ = pw.Close() // the runtime holds its own copy
+	pumped := make(chan struct{})
+	go func() { sink.pump(pr); close(pumped) }()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	var timeout <-chan time.Time
+	if s.Timeout > 0 {
+		t := time.NewTimer(s.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var waitErr, stopErr error
+	select {
+	case waitErr = <-done:
+	case <-timeout:
+		res.TimedOut = true
+		waitErr, stopErr = rc.stop(cmd, done)
+	case <-ctx.Done():
+		waitErr, stopErr = rc.stop(cmd, done)
+	}
+	delErr := rc.run(30*time.Second, "delete", "--force", id)
+	select {
+	case <-pumped:
+	case <-time.After(10 * time.Second):
+		_ = pr.Close() // a process outside the container held the pipe open
+		<-pumped
+	}
+	res.Duration = time.Since(start)
+	res.LogBytes, res.LogTruncated = sink.kept, sink.dropped > 0
+	_, perr := os.Stat(pidFile)
+	started := perr == nil
+	if !started {
+		return res, false, rc.failure(waitErr)
+	}
+	if withLimits {
+		res.Memory, res.Pids = s.Memory, s.Pids
+	}
+	switch {
+	case ctx.Err() != nil:
+		return res, true, errors.Join(ctx.Err(), stopErr, delErr)
+	case res.TimedOut:
+		return res, true, errors.Join(&TimeoutError{Timeout: s.Timeout}, stopErr, delErr)
+	}
+	var ee *exec.ExitError
+	switch {
+	case waitErr == nil:
+		res.ExitCode = 0
+	case errors.As(waitErr, &ee) && ee.ExitCode() >= 0:
+		res.ExitCode = ee.ExitCode()
+	default:
+		return res, true, &RuntimeError{Runtime: rt.Name, Err: fmt.Errorf("waiting for %s: %w", rt.Path, waitErr)}
+	}
+	if delErr != nil {
+		return res, true, &RuntimeError{Runtime: rt.Name, Err: delErr}
+	}
+	if sink.err != nil {
+		return res, true, sink.err
+	}
+	if res.ExitCode != 0 {
+		return res, true, &BuildError{Status: res.ExitCode, Log: s.Log}
+	}
+	m, err := HashTree(ctx, s.Out)
+	if err != nil {
+		return res, true, fmt.Errorf("collecting the output: %w", err)
+	}
+	res.Output = m
+	if sp := m.Special(); len(sp) > 0 {
+		return res, true, &OutputError{Paths: sp}
+	}
+	return res, true, nil
+}
+
+// containerID returns a fresh container name.
+func containerID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return "buildguard-" + hex.EncodeToString(b)
+}
+
+// envValue returns the value of name in env ("NAME=value" entries).
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,127 @@
+package builder
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors of Run, for errors.Is.
+var (
+	// ErrRuntimeMissing is matched when a runtime is not installed.
+	ErrRuntimeMissing = errors.New("OCI runtime not found")
+	// ErrRuntimeUnusable is matched when a runtime is installed but cannot
+	// start a container on this machine.
+	ErrRuntimeUnusable = errors.New("OCI runtime cannot start a container here")
+	// ErrRuntimeUnsupported is matched when a runtime name is not one Run
+	// knows.
+	ErrRuntimeUnsupported = errors.New("runtime not supported")
+	// ErrTimeout is matched by a TimeoutError.
+	ErrTimeout = errors.New("build timed out")
+	// ErrBuildFailed is matched by a BuildError.
+	ErrBuildFailed = errors.New("build failed")
+	// ErrSpecialOutput is matched by an OutputError.
+	ErrSpecialOutput = errors.New("build output holds special files")
+)
+
+// RuntimeError is a runtime that is missing, unsupported, or could not start
+// the container. The build did not run.
+type RuntimeError struct {
+	// Runtime is the runtime's name as asked for (crun, runc, auto, ...).
+	Runtime string
+	// Err says what went wrong, and what to install where that helps.
+	Err error
+}
+
+func (e *RuntimeError) Error() string { return fmt.Sprintf("runtime %s: %v", e.Runtime, e.Err) }
+
+// Unwrap returns the cause.
+func (e *RuntimeError) Unwrap() error { return e.Err }
+
+// ExitCode is 3: the guard could not run the build.
+func (e *RuntimeError) ExitCode() int { return exitIncomplete }
+
+// StepError is a Step that cannot be run as given: a usage or configuration
+// error found before anything started.
+type StepError struct {
+	// Field names the Step field, e.g. "Workdir".
+	Field string
+	// Err says what is wrong with it.
+	Err error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("build step %s: %v", e.Field, e.Err) }
+
+// Unwrap returns the cause.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// ExitCode is 2: the step needs fixing, nothing ran.
+func (e *StepError) ExitCode() int { return exitUsage }
+
+func stepErrorf(field, format string, args ...any) error {
+	return &StepError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// TimeoutError is a build that ran past its timeout and was killed. It is a
+// failed run, told apart from a build that exited non-zero (BuildError).
+type TimeoutError struct {
+	// Timeout is the limit the build ran past.
+	Timeout time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("build killed after its timeout of %s", e.Timeout)
+}
+
+// Is matches ErrTimeout.
+func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// ExitCode is 3: the build did not complete, so nothing could be checked.
+func (e *TimeoutError) ExitCode() int { return exitIncomplete }
+
+// BuildError is a build command that exited with a non-zero status.
+type BuildError struct {
+	// Status is the command's exit status (128+N when killed by signal N).
+	Status int
+	// Log is the build log's path, when one was written.
+	Log string
+}
+
+func (e *BuildError) Error() string {
+	if e.Log == "" {
+		return fmt.Sprintf("build exited with status %d", e.Status)
+	}
+	return fmt.Sprintf("build exited with status %d (log: %s)", e.Status, e.Log)
+}
+
+// Is matches ErrBuildFailed.
+func (e *BuildError) Is(target error) bool { return target == ErrBuildFailed }
+
+// ExitCode is 1: the build step failed, so there is nothing to publish.
+func (e *BuildError) ExitCode() int { return exitFail }
+
+// OutputError is a build output that holds entries that cannot be
+// published as files: devices, fifos, sockets, setuid or setgid files.
+type OutputError struct {
+	// Paths lists the offending entries, sorted, relative to the output
+	// directory, each with what it is ("run/x.sock (socket)").
+	Paths []string
+}
+
+func (e *OutputError) Error() string {
+	const show = 10
+	p := e.Paths
+	more := ""
+	if len(p) > show {
+		more = fmt.Sprintf(" and %d more", len(p)-show)
+		p = p[:show]
+	}
+	return fmt.Sprintf("build output holds special files: %s%s", strings.Join(p, ", "), more)
+}
+
+// Is matches ErrSpecialOutput.
+func (e *OutputError) Is(target error) bool { return target == ErrSpecialOutput }
+
+// ExitCode is 1: the output is refused.
+func (e *OutputError) ExitCode() int { return exitFail }

@@ -1,0 +1,190 @@
+package builder
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// sandbox is one run's private state: a directory on the host that holds
+// the bundle (config.json), the runtime's state and the mount point of the
+// root, and an OS thread with a private mount namespace in which the root is
+// mounted and every runtime command is started.
+//
+// The root is an overlay whose lower layer is the cached rootfs and whose
+// upper layer is a small tmpfs, so that the runtime can create the mount
+// points it needs (/proc, /out, the workdir...) without ever writing to the
+// cache; the runtime then makes it read-only for the build. Where overlayfs
+// cannot be used, the cached rootfs is bind-mounted read-only instead, and
+// every mount point must already exist in the image.
+//
+// The mount namespace lives only as long as the thread and the runtime
+// processes started from it: nothing is mounted in the host's namespace,
+// and nothing needs unmounting afterwards.
+type sandbox struct {
+	dir   string // the run's directory, free of symlinks
+	root  string // dir/rootfs: the build's root as the runtime sees it
+	notes []string
+	work  chan func()
+	quit  chan struct{}
+}
+
+// sandboxOptions say how the private mount namespace is prepared.
+type sandboxOptions struct {
+	// rootfs is the cached root filesystem (read, never written).
+	rootfs string
+	// mountpoints must exist in the root when it cannot be overlaid.
+	mountpoints []string
+	// hideUnified unmounts /sys/fs/cgroup/unified in the namespace, so that
+	// crun (which refuses hybrid cgroups) sees a plain cgroup v1 host.
+	hideUnified bool
+}
+
+// newSandbox creates the run directory and the namespace thread. It fails
+// when this process may not create a mount namespace (it must run as root).
+func newSandbox(o sandboxOptions) (*sandbox, error) {
+	tmp, err := os.MkdirTemp("", "buildguard-run-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the run directory: %w", err)
+	}
+	// runc wants a root path that is absolute and free of symlinks.
+	dir, err := filepath.EvalSymlinks(tmp)
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, fmt.Errorf("creating the run directory: %w", err)
+	}
+	sb := &sandbox{dir: dir, root: filepath.Join(dir, "rootfs"), work: make(chan func()), quit: make(chan struct{})}
+	for _, d := range []string{sb.root, filepath.Join(dir, "scratch"), filepath.Join(dir, "state")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("creating the run directory: %w", err)
+		}
+	}
+	ready := make(chan error, 1)
+	go sb.thread(o, ready)
+	if err := <-ready; err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return sb, nil
+}
+
+// thread prepares the mount namespace on a locked OS thread, then runs the
+// functions sent to it until quit is closed. The thread is never unlocked,
+// so when this goroutine returns the Go runtime ends the thread, and with it
+// the thread's hold on the namespace.
+func (sb *sandbox) thread(o sandboxOptions, ready chan<- error) {
+	runtime.LockOSThread()
+	if err := sb.prepare(o); err != nil {
+		ready <- err
+		return
+	}
+	ready <- nil
+	for {
+		select {
+		case f := <-sb.work:
+			f()
+		case <-sb.quit:
+			return
+		}
+	}
+}
+
+// prepare runs on the locked thread: it unshares the mount namespace and
+// mounts the root.
+func (sb *sandbox) prepare(o sandboxOptions) error {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("creating a private mount namespace (buildguard must run as root to use crun or runc): %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making the mount namespace private: %w", err)
+	}
+	if o.hideUnified {
+		if err := unix.Unmount(filepath.Join(cgroupRoot, "unified"), unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmounting %s/unified in the private mount namespace: %w", cgroupRoot, err)
+		}
+	}
+	err := sb.overlay(o.rootfs)
+	if err == nil {
+		return nil
+	}
+	if berr := sb.bindReadOnly(o.rootfs, o.mountpoints); berr != nil {
+		return fmt.Errorf("mounting the root read-only: overlay: %w; bind: %w", err, berr)
+	}
+	sb.notes = append(sb.notes, fmt.Sprintf("the root is the cached rootfs bind-mounted read-only (overlayfs: %v)", err))
+	return nil
+}
+
+// overlay mounts rootfs under a tmpfs upper layer at sb.root.
+func (sb *sandbox) overlay(rootfs string) error {
+	if strings.ContainsAny(rootfs+sb.dir, ",:\\") {
+		return fmt.Errorf("path %q or %q holds a character overlayfs options cannot carry", rootfs, sb.dir)
+	}
+	scratch := filepath.Join(sb.dir, "scratch")
+	if err := unix.Mount("buildguard", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700,size=16m"); err != nil {
+		return fmt.Errorf("mounting a tmpfs: %w", err)
+	}
+	upper, work := filepath.Join(scratch, "upper"), filepath.Join(scratch, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", rootfs, upper, work)
+	if err := unix.Mount("overlay", sb.root, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mounting overlayfs: %w", err)
+	}
+	return nil
+}
+
+// bindReadOnly bind-mounts rootfs read-only at sb.root, and checks that
+// every mount point exists in it (the runtime cannot create them).
+func (sb *sandbox) bindReadOnly(rootfs string, mountpoints []string) error {
+	if err := unix.Mount(rootfs, sb.root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if err := unix.Mount("", sb.root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return err
+	}
+	r, err := os.OpenRoot(sb.root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var missing []string
+	for _, m := range mountpoints {
+		fi, err := r.Stat(strings.TrimPrefix(m, "/"))
+		if err != nil || !fi.IsDir() {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the image lacks the directories %s, and a read-only root cannot gain them", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// start starts cmd from the namespace thread, so that the runtime runs in
+// the private mount namespace.
+func (sb *sandbox) start(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	sb.work <- func() { errc <- cmd.Start() }
+	return <-errc
+}
+
+// close ends the namespace thread and removes the run directory.
+func (sb *sandbox) close() error {
+	close(sb.quit)
+	err := os.RemoveAll(sb.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing the run directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/internal/exitcode"
+	"github.com/buildguard/buildguard/internal/harness"
+)
+
+// busyboxBuilder pushes a busybox builder image (Debian's busybox-static,
+// PATH=/bin) to a registry on loopback and returns its pinned reference.
+func busyboxBuilder(t *testing.T) string {
+	t.Helper()
+	bb, err := os.ReadFile(harness.Require(t, "busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	write := func(h *tar.Header, body []byte) {
+		h.Size = int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
+	write(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755}, bb)
+	for _, a := range []string{"sh", "cat", "echo", "sleep"} {
+		write(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // never the user's credentials
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/team/busybox:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref.String() + "@" + d.String()
+}
+
+// buildProject writes a source directory and a buildguard.yaml for image
+// and command, and returns the file's path.
+func buildProject(t *testing.T, image, command string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "src", "hello.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "apiVersion: buildguard/v1\nsource: src\nsourceDateEpoch: \"1700000000\"\nbuilder:\n  image: " + image +
+		"\n  command: [\"sh\", \"-c\", " + strconvQuote(command) + "]\n  timeout: 1m\n"
+	f := filepath.Join(dir, "buildguard.yaml")
+	if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func requireRuntimeRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("buildguard build needs root for crun and runc")
+		}
+		t.Skip("buildguard build needs root for crun and runc")
+	}
+}
+
+func TestBuildCommand(t *testing.T) {
+	requireRuntimeRoot(t)
+	ref := busyboxBuilder(t)
+	for _, rt := range []string{builder.RuntimeCrun, builder.RuntimeRunc} {
+		t.Run(rt, func(t *testing.T) {
+			harness.Require(t, rt)
+			f := buildProject(t, ref, "cat hello.txt > /out/copy; echo built $SOURCE_DATE_EPOCH")
+			out := filepath.Join(t.TempDir(), "evidence")
+			stdout, stderr, code := run(t, "build", "-f", f, "--out", out, "--runtime", rt, "--cache", t.TempDir())
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			m, err := builder.HashTree(context.Background(), filepath.Join(out, "output"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(stdout) != m.Digest() {
+				t.Errorf("printed %q, want the output digest %s", stdout, m.Digest())
+			}
+			logText, err := os.ReadFile(filepath.Join(out, "logs", "run-1.log"))
+			if err != nil || string(logText) != "built 1700000000\n" {
+				t.Errorf("log = %q, %v", logText, err)
+			}
+			if !strings.Contains(stderr, "build | built 1700000000") || !strings.Contains(stderr, "with "+rt) {
+				t.Errorf("stderr lacks the streamed output or the runtime:\n%s", stderr)
+			}
+			// A second run replaces the output and gives the same digest.
+			stdout2, stderr, code := run(t, "build", "-f", f, "--out", out, "--runtime", rt, "--cache", t.TempDir(), "--json")
+			var rep buildReport
+			if code != 0 || json.Unmarshal([]byte(stdout2), &rep) != nil || rep.OutputDigest != m.Digest() || rep.EpochFrom != builder.EpochFromConfig {
+				t.Errorf("second run: exit %d, %+v\n%s", code, rep, stderr)
+			}
+		})
+	}
+}
+
+func TestBuildCommandFailures(t *testing.T) {
+	requireRuntimeRoot(t)
+	ref := busyboxBuilder(t)
+	cache := t.TempDir()
+	cases := []struct {
+		name, image, command string
+		extra                []string
+		code                 int
+		msg                  string
+	}{
+		{"unpinned builder", "registry.example/team/busybox:1", "true", nil, exitcode.Fail, `"registry.example/team/busybox:1"`},
+		{"build fails", ref, "exit 4", nil, exitcode.Fail, "build exited with status 4"},
+		{"timeout", ref, "sleep 30", nil, exitcode.Incomplete, "timeout"},
+		{"bad runtime flag", ref, "true", []string{"--runtime", "docker"}, exitcode.Usage, `--runtime "docker"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := buildProject(t, c.image, c.command)
+			if c.name == "timeout" {
+				b, _ := os.ReadFile(f)
+				if err := os.WriteFile(f, bytes.Replace(b, []byte("timeout: 1m"), []byte("timeout: 300ms"), 1), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := filepath.Join(t.TempDir(), "evidence")
+			args := append([]string{"build", "-f", f, "--out", out, "--cache", cache}, c.extra...)
+			_, stderr, code := run(t, args...)
+			if code != c.code || !strings.Contains(stderr, c.msg) {
+				t.Errorf("exit %d, want %d with %q:\n%s", code, c.code, c.msg, stderr)
+			}
+			if c.code == exitcode.Fail && c.name == "unpinned builder" {
+				if _, err := os.Stat(out); err == nil {
+					t.Error("an unpinned builder still created the evidence directory")
+				}
+			}
+		})
+	}
+}
+
+func TestBuildHelpNamesRuntimeOrder(t *testing.T) {
+	out, _, code := run(t, "build", "--help")
+	if code != 0 || !strings.Contains(out, "auto tries crun, then runc") {
+		t.Errorf("exit %d, help does not give the runtime order:\n%s", code, out)
+	}
+}
