@@ -46,8 +46,9 @@ type ManifestEntry struct {
 	Path string `json:"path"`
 	// Type is one of the Type constants.
 	Type string `json:"type"`
-	// Mode is the permission bits with setuid (4000), setgid (2000) and
-	// sticky (1000), in octal, e.g. "0755".
+	// Mode is the normalised permission (0755 for directories and
+	// executables, 0644 for other files, 0777 for symlinks) with setuid
+	// (4000), setgid (2000) and sticky (1000), in octal, e.g. "0755".
 	Mode string `json:"mode"`
 	// Size and SHA256 (lower-case hex) describe a file's content.
 	Size   int64  `json:"size,omitempty"`
@@ -236,10 +237,22 @@ func entryType(m fs.FileMode) string {
 	return TypeOther
 }
 
-// modeString returns the Unix permission, setuid, setgid and sticky bits of
-// m in octal, four digits.
+// modeString returns m's mode as the manifest records it, in octal, four
+// digits. Permissions are normalised as git and OCI image builders do:
+// directories and files with any execute bit are 0755, other files 0644,
+// symlinks 0777; the setuid, setgid and sticky bits are kept (so that
+// Special finds them). The build's umask and the user it runs as therefore
+// do not change the manifest; what they leak into file contents still does.
 func modeString(m fs.FileMode) string {
-	u := uint32(m.Perm())
+	var u uint32
+	switch {
+	case m&fs.ModeSymlink != 0:
+		u = 0o777
+	case m.IsDir() || m.Perm()&0o111 != 0:
+		u = 0o755
+	default:
+		u = 0o644
+	}
 	if m&fs.ModeSetuid != 0 {
 		u |= 0o4000
 	}

@@ -67,7 +67,7 @@ func TestHashTree(t *testing.T) {
 		"app":     {Path: "app", Type: TypeSymlink, Mode: "0777", Target: "bin/app"},
 		"escape":  {Path: "escape", Type: TypeSymlink, Mode: "0777", Target: "/etc/passwd"},
 		"bin":     {Path: "bin", Type: TypeDir, Mode: "0755"},
-		"big":     {Path: "big", Type: TypeFile, Mode: "0600", Size: 3 << 20, SHA256: hex.EncodeToString(sum[:])},
+		"big":     {Path: "big", Type: TypeFile, Mode: "0644", Size: 3 << 20, SHA256: hex.EncodeToString(sum[:])}, // 0600 on disk: normalised
 		"bin/app": {Path: "bin/app", Type: TypeFile, Mode: "0755", Size: 6, SHA256: "9a3a45d01531a20e89ac6ae10b0b0beb0492acd7216a368aa062d1a5fecaf9cd"},
 	}
 	for _, e := range ma.Entries {
@@ -82,10 +82,11 @@ func TestHashTree(t *testing.T) {
 		t.Errorf("canonical encoding changed: %s", ma.Canonical()[:80])
 	}
 
-	// Every change of content, mode, type or link target changes the digest.
+	// Every change of content, executability, type or link target changes
+	// the digest; a change of read/write bits alone (a umask) does not.
 	edits := map[string]func(dir string) error{
-		"content": func(d string) error { return os.WriteFile(filepath.Join(d, "a.txt"), []byte("b"), 0o644) },
-		"mode":    func(d string) error { return os.Chmod(filepath.Join(d, "a.txt"), 0o600) },
+		"content":    func(d string) error { return os.WriteFile(filepath.Join(d, "a.txt"), []byte("b"), 0o644) },
+		"executable": func(d string) error { return os.Chmod(filepath.Join(d, "a.txt"), 0o744) },
 		"target": func(d string) error {
 			_ = os.Remove(filepath.Join(d, "app"))
 			return os.Symlink("bin/other", filepath.Join(d, "app"))
@@ -105,6 +106,14 @@ func TestHashTree(t *testing.T) {
 		if mc.Digest() == ma.Digest() {
 			t.Errorf("%s changed, digest did not", name)
 		}
+	}
+	c := t.TempDir()
+	writeTree(t, c, false)
+	if err := os.Chmod(filepath.Join(c, "a.txt"), 0o664); err != nil {
+		t.Fatal(err)
+	}
+	if mc, err := HashTree(context.Background(), c); err != nil || mc.Digest() != ma.Digest() {
+		t.Errorf("a group-write bit (umask 002) changed the digest: %v", err)
 	}
 }
 

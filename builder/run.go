@@ -59,6 +59,25 @@ type Step struct {
 	// with Prefix (e.g. "build | ").
 	Stream io.Writer
 	Prefix string
+	// Sandbox varies what a reproducible build must not depend on; the zero
+	// value is the control sandbox.
+	Sandbox Sandbox
+}
+
+// Sandbox holds the properties of the sandbox that reproducibility
+// rebuilds vary. The zero value is the control: host name Hostname, no
+// domain name, umask 022, uid and gid 0, the environment sorted by name.
+type Sandbox struct {
+	// Hostname and Domainname are set in the build's UTS namespace.
+	Hostname   string
+	Domainname string
+	// Umask, when not nil, replaces 022.
+	Umask *uint32
+	// UID and GID run the build as another user; the output directory and
+	// $HOME are given to that user.
+	UID, GID uint32
+	// ReverseEnv passes the environment in reverse order.
+	ReverseEnv bool
 }
 
 // Result is what a run did. Run returns it whenever a container started,
@@ -120,6 +139,12 @@ func Run(ctx context.Context, s Step) (*Result, error) {
 	}
 	if err := lookCommand(s.Rootfs, s.Command[0], envValue(env, "PATH"), s.workdir()); err != nil {
 		return nil, err
+	}
+	if s.Sandbox.UID != 0 || s.Sandbox.GID != 0 {
+		// The build runs as another user: give it the output directory.
+		if err := os.Lchown(s.Out, int(s.Sandbox.UID), int(s.Sandbox.GID)); err != nil {
+			return nil, &StepError{Field: "Out", Err: err}
+		}
 	}
 	rts, notes, err := candidates(ctx, s.Runtime)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,12 +63,23 @@ func (s *Step) Spec(root string, withLimits bool) (*specs.Spec, error) {
 	}
 	n := min(nofile.Max, maxNoFile)
 	umask := uint32(0o022)
+	if s.Sandbox.Umask != nil {
+		umask = *s.Sandbox.Umask
+	}
+	hostname := Hostname
+	if s.Sandbox.Hostname != "" {
+		hostname = s.Sandbox.Hostname
+	}
+	if s.Sandbox.ReverseEnv {
+		slices.Reverse(env)
+	}
 	sp := &specs.Spec{
-		Version:  ociVersion,
-		Root:     &specs.Root{Path: root, Readonly: true},
-		Hostname: Hostname,
+		Version:    ociVersion,
+		Root:       &specs.Root{Path: root, Readonly: true},
+		Hostname:   hostname,
+		Domainname: s.Sandbox.Domainname,
 		Process: &specs.Process{
-			User: specs.User{UID: 0, GID: 0, Umask: &umask},
+			User: specs.User{UID: s.Sandbox.UID, GID: s.Sandbox.GID, Umask: &umask},
 			Args: append([]string(nil), s.Command...),
 			Env:  env,
 			Cwd:  s.workdir(),
@@ -101,6 +113,11 @@ func (s *Step) Spec(root string, withLimits bool) (*specs.Spec, error) {
 			},
 		},
 	}
+	if s.Sandbox.Domainname != "" {
+		// runc 1.1 ignores the domainname field; the UTS-namespaced sysctl
+		// works with both runtimes.
+		sp.Linux.Sysctl = map[string]string{"kernel.domainname": s.Sandbox.Domainname}
+	}
 	if withLimits {
 		if s.Memory > 0 {
 			m := s.Memory
@@ -122,7 +139,8 @@ func (s *Step) mounts() []specs.Mount {
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
-		{Destination: Home, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=700"}},
+		{Destination: Home, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=700",
+			fmt.Sprintf("uid=%d", s.Sandbox.UID), fmt.Sprintf("gid=%d", s.Sandbox.GID)}},
 		{Destination: s.workdir(), Type: "bind", Source: s.Source, Options: []string{"rbind", "ro", "nosuid", "nodev"}},
 		{Destination: OutDir, Type: "bind", Source: s.Out, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
 	}

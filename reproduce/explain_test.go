@@ -59,7 +59,7 @@ func TestExplainJSON(t *testing.T) {
 	}
 }
 
-func tarball(t *testing.T, mtime time.Time, files ...string) []byte {
+func tarOf(t *testing.T, mtime time.Time, files ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -93,8 +93,8 @@ func gz(t *testing.T, data []byte, mtime time.Time) []byte {
 
 func TestExplainTar(t *testing.T) {
 	t1, t2 := time.Unix(0, 0), time.Unix(1700000000, 0)
-	a := tarball(t, t1, "bin/app", "same", "etc/conf.json", `{"v": 1}`, "only-a", "x")
-	b := tarball(t, t2, "bin/app", "same", "etc/conf.json", `{"v": 2}`, "only-b", "y")
+	a := tarOf(t, t1, "bin/app", "same", "etc/conf.json", `{"v": 1}`, "only-a", "x")
+	b := tarOf(t, t2, "bin/app", "same", "etc/conf.json", `{"v": 2}`, "only-b", "y")
 	e := Explain("out.tar", a, b, Limits{})
 	if e.Kind != KindTar || !has(e, "member only-a only in A") || !has(e, "member only-b only in B") || !has(e, "member bin/app: ") || !has(e, "mtime 1970-01-01T00:00:00Z") {
 		t.Fatalf("summary %v", e.Summary)
@@ -102,19 +102,19 @@ func TestExplainTar(t *testing.T) {
 	if len(e.Members) != 1 || e.Members[0].Path != "out.tar!etc/conf.json" || e.Members[0].Kind != KindJSON || !has(e.Members[0], ".v: 1 in A, 2 in B") {
 		t.Errorf("members %+v", e.Members)
 	}
-	reordered := Explain("o.tar", tarball(t, t1, "a", "1", "b", "2"), tarball(t, t1, "b", "2", "a", "1"), Limits{})
+	reordered := Explain("o.tar", tarOf(t, t1, "a", "1", "b", "2"), tarOf(t, t1, "b", "2", "a", "1"), Limits{})
 	if !has(reordered, "different order") {
 		t.Errorf("reordered tar: %v", reordered.Summary)
 	}
 }
 
 func TestExplainGzip(t *testing.T) {
-	data := tarball(t, time.Unix(0, 0), "a", "1")
+	data := tarOf(t, time.Unix(0, 0), "a", "1")
 	e := Explain("out.tar.gz", gz(t, data, time.Unix(0, 0)), gz(t, data, time.Unix(1700000000, 0)), Limits{})
 	if e.Kind != KindGzip || !has(e, "gzip header time") || len(e.Members) != 0 {
 		t.Errorf("header-only difference: %v, members %d", e.Summary, len(e.Members))
 	}
-	e = Explain("out.tar.gz", gz(t, data, time.Unix(0, 0)), gz(t, tarball(t, time.Unix(0, 0), "a", "2"), time.Unix(0, 0)), Limits{})
+	e = Explain("out.tar.gz", gz(t, data, time.Unix(0, 0)), gz(t, tarOf(t, time.Unix(0, 0), "a", "2"), time.Unix(0, 0)), Limits{})
 	if len(e.Members) != 1 || e.Members[0].Kind != KindTar || len(e.Members[0].Members) != 1 || e.Members[0].Members[0].Path != "out.tar.gz!!a" {
 		t.Errorf("nested: %+v", e.Members)
 	}

@@ -11,8 +11,8 @@ import (
 // about identical inputs.
 func FuzzExplain(f *testing.F) {
 	t := &testing.T{}
-	tarA := tarball(t, time.Unix(0, 0), "a", "1", "b.json", `{"x":1}`)
-	tarB := tarball(t, time.Unix(5, 0), "a", "2", "b.json", `{"x":2}`)
+	tarA := tarOf(t, time.Unix(0, 0), "a", "1", "b.json", `{"x":1}`)
+	tarB := tarOf(t, time.Unix(5, 0), "a", "2", "b.json", `{"x":2}`)
 	f.Add(tarA, tarB)
 	f.Add(gz(t, tarA, time.Unix(0, 0)), gz(t, tarB, time.Unix(1, 0)))
 	f.Add([]byte(`{"a":[1,2,{"b":3}]}`), []byte(`{"a":[1,2,{"b":4}],"c":null}`))

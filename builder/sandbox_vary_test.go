@@ -1,0 +1,51 @@
+package builder
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The sandbox properties a reproducibility rebuild varies reach the build:
+// host and domain name, umask, user, environment order; and a build run as
+// another user can still write its output and $HOME.
+func TestRunSandboxVariations(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		umask := uint32(0o002)
+		s := busyboxStep(t, rt, sh(`hostname; cat /proc/sys/kernel/domainname; umask; id -u; id -g; tr '\0' '\n' < /proc/1/environ; echo x > $HOME/h && echo home-ok; echo y > /out/f && echo out-ok`)...)
+		s.Env = map[string]string{"A_FIRST": "1", "Z_LAST": "2"}
+		s.Sandbox = Sandbox{Hostname: "varied-host", Domainname: "varied.example", Umask: &umask, UID: 1000, GID: 1000, ReverseEnv: true}
+		res := mustRun(t, s)
+		out := lines(logText(t, res))
+		for i, want := range []string{"varied-host", "varied.example", "0002", "1000", "1000"} {
+			if i >= len(out) || out[i] != want {
+				t.Fatalf("line %d = %q, want %q (output %q)", i, at(out, i), want, out)
+			}
+		}
+		var envs []string
+		for _, l := range out[5:] {
+			if strings.Contains(l, "=") {
+				envs = append(envs, l)
+			}
+		}
+		if !slices.IsSortedFunc(envs, func(a, b string) int { return strings.Compare(b, a) }) {
+			t.Errorf("environment not in reverse order: %q", envs)
+		}
+		if !slices.Contains(out, "home-ok") || !slices.Contains(out, "out-ok") {
+			t.Errorf("the build user could not write $HOME or /out: %q", out)
+		}
+		st, err := os.Stat(filepath.Join(s.Out, "f"))
+		if err != nil || st.Mode().Perm() != 0o664 {
+			t.Errorf("output file mode under umask 002: %v %v", st, err)
+		}
+	})
+}
+
+func at(s []string, i int) string {
+	if i < len(s) {
+		return s[i]
+	}
+	return ""
+}

@@ -1,0 +1,217 @@
+package reproduce
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"debug/elf"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/internal/harness"
+	"github.com/buildguard/buildguard/internal/testimage"
+)
+
+// These tests run real builds through a real OCI runtime, in builder images
+// made here from Debian's static busybox.
+
+var applets = []string{"sh", "cat", "echo", "hostname", "date", "od", "head", "tr", "id", "env", "pwd", "printf"}
+
+// busyboxImage returns an image with busybox, its applets and the given
+// extra files (path -> content, mode 0755).
+func busyboxImage(t *testing.T, extra map[string]string) v1.Image {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		harness.Require(t, "busybox")
+		t.Fatal(err)
+	}
+	if f, err := elf.NewFile(bytes.NewReader(bb)); err != nil || hasInterp(f) {
+		t.Skip("/bin/busybox is not a static binary (apt-get install -y busybox-static)")
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, body []byte) {
+		h.Format = tar.FormatPAX
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
+	add(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))}, bb)
+	for _, a := range applets {
+		add(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox"}, nil)
+	}
+	for p, content := range extra {
+		add(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(content))}, []byte(content))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", builder.Platform().Architecture
+	cf.Config.Env = []string{"PATH=/bin"}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func hasInterp(f *elf.File) bool {
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return false
+}
+
+type sandboxEnv struct {
+	host  string
+	cache *builder.Cache
+	src   string
+}
+
+// newSandbox checks for root and a runtime, and starts a registry.
+func newSandbox(t *testing.T) *sandboxEnv {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("real builds need root (crun and runc run rootful containers)")
+	}
+	harness.Require(t, "crun")
+	harness.Require(t, "runc")
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "main.txt"), []byte("the program\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &sandboxEnv{host: strings.TrimPrefix(srv.URL, "http://"), cache: &builder.Cache{Dir: t.TempDir(), SkipSync: true}, src: src}
+}
+
+func (e *sandboxEnv) push(t *testing.T, name string, img v1.Image) string {
+	t.Helper()
+	ref := e.host + "/" + name + ":1"
+	d, err := testimage.Push(context.Background(), ref, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref + "@" + d
+}
+
+func (e *sandboxEnv) reproduce(t *testing.T, image string, command []string, diverse ...string) *Outcome {
+	t.Helper()
+	b := BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
+		return builder.Build(ctx, image, e.cache, s)
+	})
+	base := builder.Step{Command: command, Source: e.src, SourceDateEpoch: 1700000000}
+	out, err := Reproduce(context.Background(), b, base, Options{Image: image, Diverse: diverse, Runs: 2, Variations: AllVariations(), Jobs: 2, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRealDeterministicBuildPasses(t *testing.T) {
+	e := newSandbox(t)
+	main := e.push(t, "busybox", busyboxImage(t, nil))
+	other := e.push(t, "busybox-other", busyboxImage(t, map[string]string{"etc/vendor": "another vendor\n"}))
+	out := e.reproduce(t, main, []string{"sh", "-c", "cat main.txt > /out/app && mkdir -p /out/doc && printf 'v1\\n' > /out/doc/VERSION"}, other)
+	if len(out.Mismatches) != 0 {
+		t.Fatalf("mismatches: %+v", out.Mismatches)
+	}
+	if len(out.Runs) != 3 || out.Runs[2].Result.Image == out.Runs[0].Result.Image {
+		t.Errorf("want 3 runs on two different builder digests: %+v", out.Runs)
+	}
+}
+
+// A build that embeds what it must not depend on fails, naming the file
+// and, by bisection, the variation.
+func TestRealBuildsThatEmbedTheEnvironment(t *testing.T) {
+	e := newSandbox(t)
+	img := e.push(t, "busybox", busyboxImage(t, nil))
+	for _, tt := range []struct {
+		variation, script string
+	}{
+		{VarPath, "pwd > /out/app"},
+		{VarHostname, "hostname > /out/app"},
+		{VarTimezone, "date -d @0 +%H%M > /out/app"},
+		{VarUmask, "umask > /out/app"},
+		{VarUID, "id -u > /out/app"},
+		{VarLocale, "echo $LANG > /out/app"},
+	} {
+		t.Run(tt.variation, func(t *testing.T) {
+			out := e.reproduce(t, img, []string{"sh", "-c", tt.script})
+			if len(out.Mismatches) != 1 {
+				t.Fatalf("mismatches: %+v", out.Mismatches)
+			}
+			m := out.Mismatches[0]
+			if m.Kind != KindVariation || m.Variation != tt.variation || strings.Join(m.Changed, ",") != "app" {
+				t.Errorf("kind %s variation %q changed %v; want variation %q on app", m.Kind, m.Variation, m.Changed, tt.variation)
+			}
+		})
+	}
+}
+
+func TestRealRandomOutputIsNondeterministic(t *testing.T) {
+	e := newSandbox(t)
+	img := e.push(t, "busybox", busyboxImage(t, nil))
+	out := e.reproduce(t, img, []string{"sh", "-c", "od -An -N16 -tx1 /dev/urandom > /out/app"})
+	if len(out.Mismatches) != 1 || out.Mismatches[0].Kind != KindNondeterministic || out.Mismatches[0].Variation != "" {
+		t.Fatalf("mismatches: %+v", out.Mismatches)
+	}
+}
+
+// The attack buildguard exists for: a compromised compiler that injects the
+// same payload every time passes the same-builder check and is caught by
+// the independent builder, with both digests named.
+func TestRealCompromisedBuilderIsCaughtByTheDiverseBuilder(t *testing.T) {
+	e := newSandbox(t)
+	clean := "#!/bin/sh\ncat \"$1\" > \"$2\"\n"
+	poisoned := "#!/bin/sh\ncat \"$1\" > \"$2\"\necho 'PAYLOAD: mine crypto' >> \"$2\"\n"
+	bad := e.push(t, "compiler", busyboxImage(t, map[string]string{"bin/compile": poisoned}))
+	good := e.push(t, "compiler-independent", busyboxImage(t, map[string]string{"bin/compile": clean, "etc/vendor": "independent\n"}))
+	out := e.reproduce(t, bad, []string{"compile", "main.txt", "/out/app"}, good)
+	if len(out.Mismatches) != 1 {
+		t.Fatalf("mismatches: %+v", out.Mismatches)
+	}
+	m := out.Mismatches[0]
+	if m.Kind != KindBuilderDisagreement || m.RunA != 1 || m.RunB != 3 {
+		t.Fatalf("mismatch %+v", m)
+	}
+	if m.ImageA != out.Runs[0].Result.Image || m.ImageB != out.Runs[2].Result.Image || m.ImageA == m.ImageB {
+		t.Errorf("digests: %s %s", m.ImageA, m.ImageB)
+	}
+	if len(m.Explanations) != 1 || !strings.Contains(m.Explanations[0].Diff, "-PAYLOAD: mine crypto") {
+		t.Errorf("the payload is not shown: %+v", m.Explanations)
+	}
+}
