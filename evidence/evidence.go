@@ -125,10 +125,14 @@ type Mismatch struct {
 	RunA int `json:"runA"`
 	RunB int `json:"runB"`
 	// Kind is nondeterministic, variation or builder-disagreement.
-	Kind      string   `json:"kind"`
-	Variation string   `json:"variation,omitempty"`
-	Files     []string `json:"files"`
-	Diff      string   `json:"diff,omitempty"`
+	Kind      string `json:"kind"`
+	Variation string `json:"variation,omitempty"`
+	// BuilderA and BuilderB are the two builder digests of a disagreement.
+	BuilderA string   `json:"builderA,omitempty"`
+	BuilderB string   `json:"builderB,omitempty"`
+	Files    []string `json:"files"`
+	// Diff is the explanation's file in the evidence directory.
+	Diff string `json:"diff,omitempty"`
 }
 
 // SBOMSummary summarises the output's SBOMs.

@@ -21,6 +21,7 @@ import (
 // The built-in checks, by the names policy.waive uses.
 const (
 	CheckPinned          = "pinned"
+	CheckBuild           = "build"
 	CheckVerified        = "verified"
 	CheckProvenance      = "provenance"
 	CheckReproducible    = "reproducible"
@@ -31,7 +32,7 @@ const (
 
 // Checks lists the built-in checks in the order they are applied.
 func Checks() []string {
-	return []string{CheckPinned, CheckVerified, CheckProvenance, CheckReproducible, CheckDiverseAgree, CheckDiverseRequired, CheckSBOM}
+	return []string{CheckPinned, CheckBuild, CheckVerified, CheckProvenance, CheckReproducible, CheckDiverseAgree, CheckDiverseRequired, CheckSBOM}
 }
 
 // NotProvenNote is the note a report carries when no diverse builder ran.
@@ -72,6 +73,8 @@ func New(p config.Policy) (*Policy, error) {
 		switch {
 		case name == CheckPinned:
 			errs = append(errs, &Error{field, `"pinned" cannot be waived: an unpinned image can change under the build`})
+		case name == CheckBuild:
+			errs = append(errs, &Error{field, `"build" cannot be waived: a build that failed made nothing to publish`})
 		case !slices.Contains(Checks(), name):
 			errs = append(errs, &Error{field, fmt.Sprintf("unknown check %q (the checks are: %s)", name, strings.Join(Checks(), ", "))})
 		default:
@@ -94,6 +97,29 @@ func New(p config.Policy) (*Policy, error) {
 		return nil, err
 	}
 	return pol, nil
+}
+
+// Preflight applies the check that must pass before anything runs: every
+// image the build consumes is pinned by digest. It reports whether the build
+// may go on; when not, the report's decision is fail, with a violation for
+// each unpinned image.
+func (p *Policy) Preflight(r *evidence.Report) bool {
+	var v []evidence.Violation
+	for _, img := range r.Images {
+		if !img.Pinned {
+			v = append(v, evidence.Violation{Rule: CheckPinned, Message: unpinnedMessage(img)})
+		}
+	}
+	if len(v) == 0 {
+		return true
+	}
+	r.Violations = v
+	r.Decision = evidence.Fail
+	return false
+}
+
+func unpinnedMessage(img evidence.Image) string {
+	return fmt.Sprintf("%s image %s is not pinned by digest (run: buildguard pin --write)", img.Role, img.Ref)
 }
 
 // Package is an SBOM package as rules see it.
@@ -127,7 +153,7 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 	for _, img := range r.Images {
 		name := img.Ref
 		if !img.Pinned {
-			add(CheckPinned, fmt.Sprintf("%s image %s is not pinned by digest (run: buildguard pin --write)", img.Role, name))
+			add(CheckPinned, unpinnedMessage(img))
 		}
 		if !img.Verified {
 			why := "no verified signature and log entry"
@@ -143,11 +169,16 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 			add(CheckProvenance, fmt.Sprintf("%s image %s has no verified provenance from an allowed source (%s)", img.Role, name, strings.Join(p.sourceURIs, ", ")))
 		}
 	}
+	for _, run := range r.Runs {
+		if run.ExitCode != 0 {
+			add(CheckBuild, fmt.Sprintf("run %d in %s exited %d (see %s)", run.Index, run.Builder, run.ExitCode, run.Log))
+		}
+	}
 	for _, m := range r.Mismatches {
 		files := strings.Join(m.Files, ", ")
 		switch m.Kind {
 		case "builder-disagreement":
-			add(CheckDiverseAgree, fmt.Sprintf("independent builders disagree (runs %d and %d) on %s: one of the builder images may be compromised", m.RunA, m.RunB, files))
+			add(CheckDiverseAgree, fmt.Sprintf("independent builders disagree on %s: builder %s (run %d) and builder %s (run %d) made different bits; one of the builder images may be compromised", files, m.BuilderA, m.RunA, m.BuilderB, m.RunB))
 		case "variation":
 			add(CheckReproducible, fmt.Sprintf("not reproducible: runs %d and %d differ in %s when varying %s", m.RunA, m.RunB, files, m.Variation))
 		default:

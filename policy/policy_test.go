@@ -193,3 +193,31 @@ func TestDecisionIsStable(t *testing.T) {
 		}
 	}
 }
+
+func TestPreflightRefusesUnpinnedImages(t *testing.T) {
+	pol, err := New(config.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := goodReport()
+	if !pol.Preflight(r) || len(r.Violations) != 0 {
+		t.Fatalf("pinned images refused: %v", r.Violations)
+	}
+	r.Images[1].Pinned = false
+	if pol.Preflight(r) || r.Decision != evidence.Fail || len(r.Violations) != 1 || !strings.Contains(r.Violations[0].Message, "other/go@") {
+		t.Errorf("decision %s violations %v", r.Decision, r.Violations)
+	}
+}
+
+func TestFailedBuildIsAViolation(t *testing.T) {
+	r := goodReport()
+	r.Runs[1].ExitCode = 2
+	r.Runs[1].Log = "logs/run-2.log"
+	got := decide(t, config.Policy{}, Input{Report: r})
+	if got.Decision != evidence.Fail || strings.Join(rules(got), ",") != CheckBuild || !strings.Contains(got.Violations[0].Message, "logs/run-2.log") {
+		t.Errorf("decision %s violations %v", got.Decision, got.Violations)
+	}
+	if _, err := New(config.Policy{Waive: []string{CheckBuild}}); err == nil {
+		t.Errorf("the build check was waived")
+	}
+}

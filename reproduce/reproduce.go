@@ -41,8 +41,10 @@ type Options struct {
 	Variations []string
 	// Jobs bounds builds running at once; 0 means the core count.
 	Jobs int
-	// Dir receives each run's output (run-N/out) and log (logs/run-N.log).
+	// Dir receives each run's output (run-N/out).
 	Dir string
+	// LogDir receives each run's log (run-N.log); empty means Dir/logs.
+	LogDir string
 	// NoBisect skips naming the variation that causes a mismatch.
 	NoBisect bool
 	// Explain bounds the explanations of differing files.
@@ -181,7 +183,11 @@ func (r *reproducer) do(ctx context.Context, runs ...*Run) error {
 		run.Index = first + i
 		dir := filepath.Join(r.opts.Dir, fmt.Sprintf("run-%d", run.Index))
 		run.Out = filepath.Join(dir, "out")
-		run.Log = filepath.Join(r.opts.Dir, "logs", fmt.Sprintf("run-%d.log", run.Index))
+		logDir := r.opts.LogDir
+		if logDir == "" {
+			logDir = filepath.Join(r.opts.Dir, "logs")
+		}
+		run.Log = filepath.Join(logDir, fmt.Sprintf("run-%d.log", run.Index))
 		if err := os.MkdirAll(run.Out, 0o755); err != nil {
 			return err
 		}

@@ -2,9 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,8 +14,10 @@ import (
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/config"
+	"github.com/buildguard/buildguard/evidence"
+	"github.com/buildguard/buildguard/guard"
 	"github.com/buildguard/buildguard/internal/exitcode"
-	"github.com/buildguard/buildguard/pin"
+	"github.com/buildguard/buildguard/trust"
 )
 
 // BuildOptions are the flags of `buildguard build`.
@@ -29,8 +30,16 @@ type BuildOptions struct {
 	Runtime string
 	// Cache is the rootfs cache directory; empty means the default.
 	Cache string
-	JSON  bool
-	Quiet bool
+	// Jobs bounds builds and verifications at once; 0 means the core count.
+	Jobs      int
+	NoPublish bool
+	JSON      bool
+	Quiet     bool
+	// Trust holds the trust flags; set ones replace buildguard.yaml's trust
+	// section field by field (and --builder-id, --source-uri the policy's).
+	Trust TrustOptions
+
+	changed func(flag string) bool
 	// remote holds registry options (tests use them for a loopback registry).
 	remote []remote.Option
 }
@@ -48,6 +57,9 @@ func (o *BuildOptions) Validate(args []string) error {
 	default:
 		return exitcode.UsageErrorf("--runtime %q: want %s, %s or %s", o.Runtime, builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc)
 	}
+	if o.Jobs < 0 {
+		return exitcode.UsageErrorf("--jobs must be 0 (the core count) or more")
+	}
 	if o.JSON && o.Quiet {
 		return exitcode.UsageErrorf("--json and --quiet contradict each other")
 	}
@@ -57,54 +69,59 @@ func (o *BuildOptions) Validate(args []string) error {
 func buildCommand() *command {
 	return &command{
 		name:    "build",
-		summary: "run the configured build step hermetically in the pinned builder image",
-		usage:   "[-f buildguard.yaml] [--out DIR] [--runtime auto|crun|runc] [--json]",
-		long: `Run the build step of buildguard.yaml (builder.command) once, inside the
-builder image, through an OCI runtime, and print the digest of the output
-tree.
+		summary: "the guarded build: pin check, verify, hermetic build, rebuilds, compare, decide",
+		usage:   "[-f buildguard.yaml] [--out DIR] [trust flags] [--runtime auto|crun|runc] [--json]",
+		long: `Run the guarded build that buildguard.yaml describes, and decide.
 
-Every image the file names must be pinned by digest: an unpinned builder,
-diverse builder or base image is refused (exit 1) before anything runs, and
-each is named. The builder image is fetched by digest, its layers checked
-against their digests, and unpacked once per digest into the rootfs cache
-($XDG_CACHE_HOME/buildguard/rootfs, else ~/.cache/buildguard/rootfs).
-
-The build runs with no network (a new network namespace with only its own
-loopback), new pid, ipc, uts and mount namespaces, the image's root
-read-only, the source read-only at builder.workdir, an empty writable /out,
-tmpfs /tmp and $HOME, no capabilities and no_new_privs, builder.limits
-applied through cgroups where the host allows it (a note says when not),
-and only builder.env plus SOURCE_DATE_EPOCH, HOME and the image's PATH in
-its environment. SOURCE_DATE_EPOCH is the last commit time of the source
-when it is a git checkout, else sourceDateEpoch, else 0.
+1. Every builder, diverse builder and base image must be pinned by digest:
+   an unpinned one is a fail decision (exit 1) before anything runs, each
+   named.
+2. Each image is verified (signatures, transparency-log entries, SLSA
+   provenance) against the trust section or the trust flags, which are
+   named as cosign names them; a flag replaces the field of the same
+   meaning. Without trust material every image is unverified, which the
+   policy refuses unless "verified" is waived.
+3. The build command runs in the builder image through an OCI runtime: no
+   network, the image's root read-only, the source read-only at
+   builder.workdir, an empty /out, a clean environment. Images are fetched by
+   digest and unpacked once per digest into the rootfs cache.
+4. It runs again with variations (reproduce.variations: path, time zone,
+   locale, umask, host and domain name, uid, environment order, an extra
+   variable) and once in each diverse builder; every output must be
+   bit-identical to the first. A difference is explained (diff/), and
+   bisected to the variation that causes it; an independent builder that
+   disagrees is named with both digests: the sign of a compromised builder.
+5. The policy decides (built-in checks and CEL rules; see docs/policy.md).
 
 Runtimes: --runtime (or builder.runtime) auto tries crun, then runc, as found
-on PATH; a runtime that cannot start the container is skipped for the next
-one, with a note saying why. On hosts with hybrid cgroups crun runs in a
-private mount namespace where /sys/fs/cgroup/unified is hidden. An explicit
-runtime that is missing or cannot start is an error (exit 3). bwrap, docker
-and podman are not supported yet. crun and runc need root.
+on PATH; a runtime that cannot start the container is skipped for the next,
+with a note. crun and runc need root. bwrap, docker and podman are not
+supported yet.
 
-Written under --out DIR: logs/run-1.log (the build's output, capped at 16 MiB)
-and output/ (what the build wrote to /out). This command runs the build
-step only: it verifies no signatures, does not rebuild to compare, and
-decides nothing beyond the build's own success.`,
-		examples: `  # run the build step of ./buildguard.yaml
-  buildguard build
+The evidence directory (--out, default .buildguard): report.json (the
+decision, byte-identical for the same inputs), timings.json, decision.md,
+logs/run-N.log, diff/ and runs/run-N/out (each run's output). Not yet in
+this version: SBOMs, signed attestations and publishing; publish.image is
+reported and nothing is pushed.`,
+		examples: `  # the guarded build of ./buildguard.yaml, trusting a cosign key
+  buildguard build --key cosign.pub --trusted-root trusted_root.json
 
   # another file and evidence directory, with runc
   buildguard build -f ci/buildguard.yaml --out /tmp/evidence --runtime runc
 
-  # for a machine: the run as JSON on standard output
-  buildguard build --json`,
+  # for a machine: the report on standard output
+  buildguard build --json > report.json`,
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string, IO) error {
-			o := &BuildOptions{}
+			o := &BuildOptions{changed: fs.Changed}
 			fs.StringVarP(&o.File, "file", "f", "buildguard.yaml", "the configuration `FILE`")
-			fs.StringVar(&o.Out, "out", ".buildguard", "the evidence `DIR`: logs/ and output/ are written there")
+			fs.StringVar(&o.Out, "out", ".buildguard", "the evidence `DIR`")
 			fs.StringVar(&o.Runtime, "runtime", "", "OCI runtime `NAME`: auto (crun, then runc), crun or runc; replaces builder.runtime")
 			fs.StringVar(&o.Cache, "cache", "", "rootfs cache `DIR` (default $XDG_CACHE_HOME/buildguard/rootfs)")
-			fs.BoolVar(&o.JSON, "json", false, "print the run as JSON")
-			fs.BoolVarP(&o.Quiet, "quiet", "q", false, "do not stream the build's output; print only the digest and problems")
+			fs.IntVar(&o.Jobs, "jobs", 0, "`N` builds and verifications at once (0: the core count)")
+			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision (this version never pushes)")
+			o.Trust.AddFlags(fs)
+			fs.BoolVar(&o.JSON, "json", false, "print report.json on standard output")
+			fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the verdict and problems")
 			return func(ctx context.Context, args []string, io IO) error {
 				if err := o.Validate(args); err != nil {
 					return err
@@ -115,140 +132,139 @@ decides nothing beyond the build's own success.`,
 	}
 }
 
-// buildReport is the --json output of `buildguard build`.
-type buildReport struct {
-	APIVersion      string   `json:"apiVersion"`
-	Builder         string   `json:"builder"`
-	Runtime         string   `json:"runtime"`
-	SourceDateEpoch int64    `json:"sourceDateEpoch"`
-	EpochFrom       string   `json:"sourceDateEpochFrom"`
-	ExitCode        int      `json:"exitCode"`
-	TimedOut        bool     `json:"timedOut,omitempty"`
-	OutputDigest    string   `json:"outputDigest,omitempty"`
-	Log             string   `json:"log,omitempty"`
-	LogTruncated    bool     `json:"logTruncated,omitempty"`
-	Notes           []string `json:"notes,omitempty"`
-	Error           string   `json:"error,omitempty"`
-}
-
 func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 	cfg, err := config.Load(o.File)
 	if err != nil {
 		return err
 	}
-	if err := refuseUnpinned(cfg); err != nil {
-		return err
-	}
-	epoch, from, err := builder.SourceDateEpoch(ctx, cfg.Source.Resolved, cfg.SourceDateEpoch)
+	verifier, err := o.verifier(cfg)
 	if err != nil {
 		return err
 	}
-	logs := filepath.Join(o.Out, "logs")
-	if err := os.MkdirAll(logs, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", logs, err)
-	}
-	outAbs, err := filepath.Abs(o.Out)
-	if err != nil {
-		return err
-	}
-	tmpOut, err := os.MkdirTemp(outAbs, ".output-")
-	if err != nil {
-		return fmt.Errorf("creating the output directory: %w", err)
-	}
-	if err := os.Chmod(tmpOut, 0o755); err != nil {
-		return err
-	}
-	rt := string(cfg.Builder.Runtime)
-	if o.Runtime != "" {
-		rt = o.Runtime
-	}
-	step := builder.Step{
-		Command: cfg.Builder.Command, Workdir: cfg.Builder.Workdir, Source: cfg.Source.Resolved, Out: tmpOut,
-		Env: cfg.Builder.Env, SourceDateEpoch: epoch, Timeout: time.Duration(cfg.Builder.Timeout), Runtime: rt,
-		Memory: int64(cfg.Builder.Limits.Memory), Pids: cfg.Builder.Limits.Pids,
-		Log: filepath.Join(logs, "run-1.log"),
+	opts := guard.Options{
+		Config: cfg, Out: o.Out, Verifier: verifier, Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs,
+		Remote: append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, o.remote...),
 	}
 	if !o.Quiet && !o.JSON {
-		step.Stream, step.Prefix = io.Err, "build | "
+		opts.Stream = io.Err
+		opts.Progress = &lineProgress{w: io.Err}
 	}
-	opts := append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, o.remote...)
-	res, err := builder.Build(ctx, cfg.Builder.Image, &builder.Cache{Dir: o.Cache}, step, opts...)
-	if res != nil {
-		if perr := placeOutput(tmpOut, filepath.Join(outAbs, "output")); perr != nil {
-			err = errors.Join(err, perr)
+	res, err := guard.Build(ctx, opts)
+	if res == nil {
+		return err
+	}
+	if o.JSON {
+		data, merr := res.Report.Marshal()
+		if merr != nil {
+			return merr
+		}
+		if _, werr := io.Out.Write(data); werr != nil {
+			return werr
 		}
 	} else {
-		_ = os.RemoveAll(tmpOut)
+		printVerdict(io, o, res.Report)
 	}
-	return printBuild(io, o, cfg, res, epoch, from, err)
+	if err != nil {
+		return exitcode.WithCode(exitcode.Incomplete, err)
+	}
+	switch res.Report.Decision {
+	case evidence.Pass:
+		return nil
+	case evidence.Fail:
+		return exitcode.Failf("decision: fail (%d violation(s)); see %s", len(res.Report.Violations), filepath.Join(o.Out, "decision.md"))
+	}
+	return exitcode.WithCode(exitcode.Incomplete, fmt.Errorf("the guard could not decide: %s", strings.Join(res.Report.Errors, "; ")))
 }
 
-// refuseUnpinned is the fail decision (exit 1) for every image of cfg that
-// carries no digest, each named with its field and line.
-func refuseUnpinned(cfg *config.Config) error {
-	var bad []string
-	for _, im := range cfg.Images() {
-		r, err := pin.ParseRef(im.Ref)
-		if err == nil && r.Pinned() {
-			continue
+// verifier builds the trust policy from buildguard.yaml's trust section,
+// with each trust flag that was given replacing the field of the same
+// meaning. No trust material at all gives a nil verifier.
+func (o *BuildOptions) verifier(cfg *config.Config) (*trust.Verifier, error) {
+	t := o.Trust
+	if !o.changed("key") {
+		t.Keys = nil
+		for _, k := range cfg.Trust.Keys {
+			t.Keys = append(t.Keys, k.Resolved)
 		}
-		where := im.Field
-		if im.Line > 0 {
-			where = fmt.Sprintf("%s:%d: %s", cfg.File(), im.Line, im.Field)
-		}
-		if err != nil {
-			return exitcode.WithCode(exitcode.Usage, fmt.Errorf("%s: %w", where, err))
-		}
-		bad = append(bad, fmt.Sprintf("%s %q", where, im.Ref))
 	}
-	if len(bad) > 0 {
-		return exitcode.Failf("not pinned by digest, so nothing was run (pin with: buildguard pin --write %s):\n  %s",
-			cfg.File(), strings.Join(bad, "\n  "))
+	if !o.changed("trusted-root") {
+		t.TrustedRoot = cfg.Trust.TrustedRoot.Resolved
 	}
-	return nil
+	t.InsecureIgnoreTlog = t.InsecureIgnoreTlog || cfg.Trust.InsecureIgnoreTlog
+	if o.changed("builder-id") {
+		cfg.Policy.BuilderIDs = t.BuilderIDs
+	} else {
+		t.BuilderIDs = cfg.Policy.BuilderIDs
+	}
+	if o.changed("source-uri") {
+		cfg.Policy.SourceURIs = t.SourceURIs
+	} else {
+		t.SourceURIs = cfg.Policy.SourceURIs
+	}
+	var identities []trust.Identity
+	if t.keyless() {
+		identities = []trust.Identity{{Issuer: t.CertOIDCIssuer, IssuerRegExp: t.CertOIDCIssuerRegexp, Subject: t.CertIdentity, SubjectRegExp: t.CertIdentityRegexp}}
+	} else {
+		for _, id := range cfg.Trust.Identities {
+			identities = append(identities, trust.Identity{Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp})
+		}
+	}
+	if len(t.Keys) == 0 && len(identities) == 0 {
+		return nil, nil
+	}
+	if t.TrustedRoot == "" && !t.InsecureIgnoreTlog {
+		return nil, exitcode.UsageErrorf("trust.trustedRoot (or --trusted-root FILE) is needed to verify transparency-log entries (or waive them, insecurely, with insecureIgnoreTlog)")
+	}
+	p, err := t.Policy()
+	if err != nil {
+		return nil, err
+	}
+	p.Identities = identities
+	v, err := trust.New(p)
+	if err != nil {
+		return nil, exitcode.WithCode(exitcode.Usage, err)
+	}
+	return v, nil
 }
 
-// placeOutput renames the finished output directory into place, replacing
-// the one a previous run left.
-func placeOutput(tmp, final string) error {
-	if err := os.RemoveAll(final); err != nil {
-		return fmt.Errorf("replacing %s: %w", final, err)
+// lineProgress prints a line as each stage ends: plain, timestamped lines
+// that read well in a CI log.
+type lineProgress struct{ w io.Writer }
+
+func (p *lineProgress) Start(string) {}
+
+func (p *lineProgress) Done(stage string, d time.Duration, err error) {
+	status := "done"
+	if err != nil {
+		status = "FAILED: " + err.Error()
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("moving the output to %s: %w", final, err)
-	}
-	return nil
+	fmt.Fprintf(p.w, "%s buildguard %-8s %s (%s)\n", time.Now().UTC().Format("15:04:05"), stage, status, d.Round(time.Millisecond))
 }
 
-func printBuild(io IO, o *BuildOptions, cfg *config.Config, res *builder.Result, epoch int64, from string, runErr error) error {
-	if o.JSON {
-		rep := buildReport{APIVersion: "buildguard/v1", Builder: cfg.Builder.Image, SourceDateEpoch: epoch, EpochFrom: from, ExitCode: -1}
-		if res != nil {
-			rep.Runtime, rep.ExitCode, rep.TimedOut, rep.Notes = res.Runtime, res.ExitCode, res.TimedOut, res.Notes
-			rep.Log, rep.LogTruncated = res.Log, res.LogTruncated
-			if res.Output != nil {
-				rep.OutputDigest = res.Output.Digest()
-			}
-		}
-		if runErr != nil {
-			rep.Error = runErr.Error()
-		}
-		if err := writeJSON(io.Out, rep); err != nil {
-			return err
-		}
-		return runErr
+// printVerdict ends a build with the one-line verdict, what failed, and
+// where the evidence is.
+func printVerdict(io IO, o *BuildOptions, r *evidence.Report) {
+	w := io.Err
+	switch r.Decision {
+	case evidence.Pass:
+		fmt.Fprintln(w, "PASS: pinned, verified, reproducible and agreed by every builder")
+	case evidence.Fail:
+		fmt.Fprintf(w, "FAIL: %d violation(s)\n", len(r.Violations))
+	default:
+		fmt.Fprintln(w, "ERROR: the guard could not complete; nothing was published")
 	}
-	if res != nil {
-		for _, n := range res.Notes {
-			fmt.Fprintf(io.Err, "note: %s\n", n)
+	if !o.Quiet || r.Decision != evidence.Pass {
+		for _, v := range r.Violations {
+			fmt.Fprintf(w, "  - %s: %s\n", v.Rule, v.Message)
 		}
-		if !o.Quiet {
-			fmt.Fprintf(io.Err, "ran %s in %s with %s (SOURCE_DATE_EPOCH=%d from %s) in %s; log: %s\n",
-				strings.Join(cfg.Builder.Command, " "), res.Image, res.Runtime, epoch, from, res.Duration.Round(time.Millisecond), res.Log)
-		}
-		if res.Output != nil && runErr == nil {
-			fmt.Fprintln(io.Out, res.Output.Digest())
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "  - could not complete: %s\n", e)
 		}
 	}
-	return runErr
+	if !o.Quiet {
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	fmt.Fprintf(w, "evidence: %s\n", filepath.Join(o.Out, "report.json"))
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log"
@@ -22,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/internal/exitcode"
 	"github.com/buildguard/buildguard/internal/harness"
 )
@@ -85,7 +85,7 @@ func busyboxBuilder(t *testing.T) string {
 
 // buildProject writes a source directory and a buildguard.yaml for image
 // and command, and returns the file's path.
-func buildProject(t *testing.T, image, command string) string {
+func buildProject(t *testing.T, image, command, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "src"), 0o755); err != nil {
@@ -95,7 +95,7 @@ func buildProject(t *testing.T, image, command string) string {
 		t.Fatal(err)
 	}
 	yaml := "apiVersion: buildguard/v1\nsource: src\nsourceDateEpoch: \"1700000000\"\nbuilder:\n  image: " + image +
-		"\n  command: [\"sh\", \"-c\", " + strconvQuote(command) + "]\n  timeout: 1m\n"
+		"\n  command: [\"sh\", \"-c\", " + strconvQuote(command) + "]\n  timeout: 1m\n" + extra
 	f := filepath.Join(dir, "buildguard.yaml")
 	if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -115,37 +115,56 @@ func requireRuntimeRoot(t *testing.T) {
 	}
 }
 
+// waiveUnbuilt lets a test's build pass without trust material or an SBOM,
+// so that what it checks is the build itself.
+const waiveUnbuilt = "policy:\n  waive: [verified, sbom]\n"
+
+func readReport(t *testing.T, dir string) *evidence.Report {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := evidence.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestBuildCommand(t *testing.T) {
 	requireRuntimeRoot(t)
 	ref := busyboxBuilder(t)
 	for _, rt := range []string{builder.RuntimeCrun, builder.RuntimeRunc} {
 		t.Run(rt, func(t *testing.T) {
 			harness.Require(t, rt)
-			f := buildProject(t, ref, "cat hello.txt > /out/copy; echo built $SOURCE_DATE_EPOCH")
+			f := buildProject(t, ref, "cat hello.txt > /out/copy; echo built $SOURCE_DATE_EPOCH", waiveUnbuilt)
 			out := filepath.Join(t.TempDir(), "evidence")
-			stdout, stderr, code := run(t, "build", "-f", f, "--out", out, "--runtime", rt, "--cache", t.TempDir())
+			cache := t.TempDir()
+			_, stderr, code := run(t, "build", "-f", f, "--out", out, "--runtime", rt, "--cache", cache)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s", code, stderr)
 			}
-			m, err := builder.HashTree(context.Background(), filepath.Join(out, "output"))
-			if err != nil {
-				t.Fatal(err)
+			r := readReport(t, out)
+			if r.Decision != evidence.Pass || len(r.Runs) != 2 || r.Runs[0].OutputDigest == "" || r.Runs[0].OutputDigest != r.Runs[1].OutputDigest {
+				t.Fatalf("report: %+v", r)
 			}
-			if strings.TrimSpace(stdout) != m.Digest() {
-				t.Errorf("printed %q, want the output digest %s", stdout, m.Digest())
+			if got, err := os.ReadFile(filepath.Join(out, "runs", "run-1", "out", "copy")); err != nil || string(got) != "hello\n" {
+				t.Errorf("output copy = %q, %v", got, err)
 			}
 			logText, err := os.ReadFile(filepath.Join(out, "logs", "run-1.log"))
 			if err != nil || string(logText) != "built 1700000000\n" {
 				t.Errorf("log = %q, %v", logText, err)
 			}
-			if !strings.Contains(stderr, "build | built 1700000000") || !strings.Contains(stderr, "with "+rt) {
-				t.Errorf("stderr lacks the streamed output or the runtime:\n%s", stderr)
+			if !strings.Contains(stderr, "run-1 | built 1700000000") || !strings.Contains(stderr, "PASS") || !strings.Contains(stderr, "not proven against a compromised builder") {
+				t.Errorf("stderr lacks the streamed output, the verdict or the note:\n%s", stderr)
 			}
-			// A second run replaces the output and gives the same digest.
-			stdout2, stderr, code := run(t, "build", "-f", f, "--out", out, "--runtime", rt, "--cache", t.TempDir(), "--json")
-			var rep buildReport
-			if code != 0 || json.Unmarshal([]byte(stdout2), &rep) != nil || rep.OutputDigest != m.Digest() || rep.EpochFrom != builder.EpochFromConfig {
-				t.Errorf("second run: exit %d, %+v\n%s", code, rep, stderr)
+			// The same inputs give a byte-identical report; --json prints it.
+			first, _ := os.ReadFile(filepath.Join(out, "report.json"))
+			stdout, stderr, code := run(t, "build", "-f", f, "--out", out, "--runtime", rt, "--cache", cache, "--json")
+			again, _ := os.ReadFile(filepath.Join(out, "report.json"))
+			if code != 0 || !bytes.Equal(first, again) || stdout != string(again) {
+				t.Errorf("second run: exit %d, report changed %v, stdout is the report %v\n%s", code, !bytes.Equal(first, again), stdout == string(again), stderr)
 			}
 		})
 	}
@@ -160,15 +179,17 @@ func TestBuildCommandFailures(t *testing.T) {
 		extra                []string
 		code                 int
 		msg                  string
+		decision             evidence.Decision
 	}{
-		{"unpinned builder", "registry.example/team/busybox:1", "true", nil, exitcode.Fail, `"registry.example/team/busybox:1"`},
-		{"build fails", ref, "exit 4", nil, exitcode.Fail, "build exited with status 4"},
-		{"timeout", ref, "sleep 30", nil, exitcode.Incomplete, "timeout"},
-		{"bad runtime flag", ref, "true", []string{"--runtime", "docker"}, exitcode.Usage, `--runtime "docker"`},
+		{"unpinned builder", "registry.example/team/busybox:1", "true", nil, exitcode.Fail, `builder image registry.example/team/busybox:1 is not pinned`, evidence.Fail},
+		{"build fails", ref, "exit 4", nil, exitcode.Fail, "exited 4", evidence.Fail},
+		{"nondeterministic", ref, "cat /proc/sys/kernel/random/uuid > /out/r", nil, exitcode.Fail, "not reproducible", evidence.Fail},
+		{"timeout", ref, "sleep 30", nil, exitcode.Incomplete, "timeout", evidence.Error},
+		{"bad runtime flag", ref, "true", []string{"--runtime", "docker"}, exitcode.Usage, `--runtime "docker"`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := buildProject(t, c.image, c.command)
+			f := buildProject(t, c.image, c.command, waiveUnbuilt)
 			if c.name == "timeout" {
 				b, _ := os.ReadFile(f)
 				if err := os.WriteFile(f, bytes.Replace(b, []byte("timeout: 1m"), []byte("timeout: 300ms"), 1), 0o644); err != nil {
@@ -181,10 +202,14 @@ func TestBuildCommandFailures(t *testing.T) {
 			if code != c.code || !strings.Contains(stderr, c.msg) {
 				t.Errorf("exit %d, want %d with %q:\n%s", code, c.code, c.msg, stderr)
 			}
-			if c.code == exitcode.Fail && c.name == "unpinned builder" {
+			if c.decision == "" {
 				if _, err := os.Stat(out); err == nil {
-					t.Error("an unpinned builder still created the evidence directory")
+					t.Error("a usage error created the evidence directory")
 				}
+				return
+			}
+			if r := readReport(t, out); r.Decision != c.decision {
+				t.Errorf("report decision %s, want %s", r.Decision, c.decision)
 			}
 		})
 	}

@@ -1,0 +1,166 @@
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/evidence"
+	"github.com/buildguard/buildguard/internal/atomicfile"
+	"github.com/buildguard/buildguard/reproduce"
+)
+
+// NoTrustProblem is what an image says when no trust material was given.
+const NoTrustProblem = "not verified: no trust material is configured (set trust.keys, trust.identities or trust.trustedRoot, or pass --key or --certificate-identity)"
+
+// verify checks every image concurrently with the configured trust.
+func (g *run) verify(ctx context.Context) error {
+	imgs := g.report.Images
+	if g.opts.Verifier == nil {
+		for i := range imgs {
+			imgs[i].Problems = append(imgs[i].Problems, NoTrustProblem)
+		}
+		return nil
+	}
+	refs := make([]string, len(imgs))
+	for i, im := range imgs {
+		refs[i] = im.Ref
+	}
+	results, errs := g.opts.Verifier.VerifyImages(ctx, refs, g.opts.Jobs)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("verifying the images: %w", err)
+	}
+	for i, res := range results {
+		ev := res.Evidence(imgs[i].Role)
+		ev.Ref = imgs[i].Ref
+		imgs[i] = ev
+	}
+	return nil
+}
+
+// build runs the builds: the control, the varied runs and the diverse
+// builders, through the reproduce package.
+func (g *run) build(ctx context.Context) error {
+	cfg := g.cfg
+	epoch, from, err := builder.SourceDateEpoch(ctx, cfg.Source.Resolved, cfg.SourceDateEpoch)
+	if err != nil {
+		return err
+	}
+	g.report.Source.SourceDateEpoch = epoch
+	if from == builder.EpochFromDefault {
+		g.report.Notes = append(g.report.Notes, "SOURCE_DATE_EPOCH is 0: the source is not a git checkout and sourceDateEpoch is not set")
+	}
+	src, err := builder.HashTree(ctx, cfg.Source.Resolved)
+	if err != nil {
+		return fmt.Errorf("reading the source %s: %w", cfg.Source.Text, err)
+	}
+	g.report.Source.Digest = src.Digest()
+
+	rt := string(cfg.Builder.Runtime)
+	if g.opts.Runtime != "" {
+		rt = g.opts.Runtime
+	}
+	base := builder.Step{
+		Command: cfg.Builder.Command, Workdir: cfg.Builder.Workdir, Source: cfg.Source.Resolved,
+		Env: cfg.Builder.Env, SourceDateEpoch: epoch, Timeout: time.Duration(cfg.Builder.Timeout), Runtime: rt,
+		Memory: int64(cfg.Builder.Limits.Memory), Pids: cfg.Builder.Limits.Pids,
+	}
+	cache := &builder.Cache{Dir: g.opts.CacheDir}
+	b := reproduce.BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
+		if g.opts.Stream != nil {
+			s.Stream, s.Prefix = g.opts.Stream, filepath.Base(filepath.Dir(s.Out))+" | "
+		}
+		return builder.Build(ctx, image, cache, s, g.opts.Remote...)
+	})
+	var diverse []string
+	for _, d := range cfg.Reproduce.Diverse {
+		diverse = append(diverse, d.Image)
+	}
+	variations := make([]string, len(cfg.Reproduce.Variations))
+	for i, v := range cfg.Reproduce.Variations {
+		variations[i] = string(v)
+	}
+	runsDir, logDir := filepath.Join(g.opts.Out, "runs"), filepath.Join(g.opts.Out, "logs")
+	for _, d := range []string{runsDir, logDir, filepath.Join(g.opts.Out, "diff")} {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("clearing %s: %w", d, err)
+		}
+	}
+	out, err := reproduce.Reproduce(ctx, b, base, reproduce.Options{
+		Image: cfg.Builder.Image, Diverse: diverse, Runs: cfg.Reproduce.Runs, Variations: variations,
+		Jobs: g.opts.Jobs, Dir: runsDir, LogDir: logDir,
+	})
+	g.outcome = out
+	if out != nil {
+		g.record(out)
+	}
+	var be *builder.BuildError
+	if errors.As(err, &be) {
+		return nil // a build that exited non-zero is recorded; the policy decides
+	}
+	return err
+}
+
+// record copies the runs and mismatches into the report.
+func (g *run) record(out *reproduce.Outcome) {
+	g.report.Runs = g.report.Runs[:0]
+	for _, r := range out.Runs {
+		er := evidence.Run{Index: r.Index, Diverse: r.Diverse, Variations: r.Variations, Log: g.rel(r.Log), ExitCode: -1}
+		if r.Result != nil {
+			er.Builder, er.ExitCode = r.Result.Image, r.Result.ExitCode
+			if r.Result.Output != nil {
+				er.OutputDigest = r.Result.Output.Digest()
+			}
+		}
+		g.report.Runs = append(g.report.Runs, er)
+	}
+	if len(out.Runs) > 0 {
+		g.output = out.Runs[0].Out
+	}
+	g.report.Notes = append(g.report.Notes, out.Notes...)
+}
+
+// succeeded reports whether every run built.
+func (g *run) succeeded() bool {
+	for _, r := range g.outcome.Runs {
+		if r.Err != nil || r.Result == nil || r.Result.Output == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// compare records each mismatch and writes its explanation under diff/.
+func (g *run) compare() error {
+	g.diffs = map[string][]byte{}
+	g.report.Mismatches = g.report.Mismatches[:0]
+	for _, m := range g.outcome.Mismatches {
+		name := fmt.Sprintf("diff/run-%d-vs-run-%d.json", m.RunA, m.RunB)
+		data, err := json.MarshalIndent(m, "", "  ")
+		if err != nil {
+			return err
+		}
+		g.diffs[name] = append(data, '\n')
+		em := evidence.Mismatch{RunA: m.RunA, RunB: m.RunB, Kind: m.Kind, Variation: m.Variation, BuilderA: m.ImageA, BuilderB: m.ImageB, Files: m.Files(), Diff: name}
+		g.report.Mismatches = append(g.report.Mismatches, em)
+	}
+	return nil
+}
+
+// write writes the evidence directory.
+func (g *run) write() error {
+	if err := os.MkdirAll(filepath.Join(g.opts.Out, "diff"), 0o755); err != nil {
+		return err
+	}
+	for name, data := range g.diffs {
+		if err := atomicfile.Write(filepath.Join(g.opts.Out, filepath.FromSlash(name)), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return evidence.Write(g.opts.Out, g.report, g.timings)
+}
