@@ -104,6 +104,15 @@ func HashTree(ctx context.Context, dir string) (*Manifest, error) {
 	return hashTree(ctx, dir, runtime.GOMAXPROCS(0))
 }
 
+// ListTree walks dir into a Manifest like HashTree but reads no file: the
+// entries' SHA256 fields are empty. It is the cheap first look of a
+// comparison that reads only the files whose metadata agree.
+func ListTree(ctx context.Context, dir string) (*Manifest, error) {
+	return hashTree(ctx, dir, 0)
+}
+
+// hashTree walks dir and, unless jobs is 0, hashes its files with jobs
+// goroutines.
 func hashTree(ctx context.Context, dir string, jobs int) (*Manifest, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -142,8 +151,10 @@ func hashTree(ctx context.Context, dir string, jobs int) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("walking %s: %w", dir, err)
 	}
-	if err := hashFiles(ctx, root, m.Entries, infos, jobs); err != nil {
-		return nil, fmt.Errorf("hashing %s: %w", dir, err)
+	if jobs > 0 {
+		if err := hashFiles(ctx, root, m.Entries, infos, jobs); err != nil {
+			return nil, fmt.Errorf("hashing %s: %w", dir, err)
+		}
 	}
 	sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Path < m.Entries[j].Path })
 	return m, nil

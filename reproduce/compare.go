@@ -54,33 +54,6 @@ func Compare(a, b *builder.Manifest) *Difference {
 	return d
 }
 
-// Diff hashes two trees (in parallel) and compares them; only when they
-// differ does it look inside the changed files to explain them.
-func Diff(ctx context.Context, dirA, dirB string, lim Limits) (*Difference, error) {
-	type hashed struct {
-		m   *builder.Manifest
-		err error
-	}
-	ch := make(chan hashed, 1)
-	go func() {
-		m, err := builder.HashTree(ctx, dirB)
-		ch <- hashed{m, err}
-	}()
-	ma, errA := builder.HashTree(ctx, dirA)
-	hb := <-ch
-	if errA != nil {
-		return nil, fmt.Errorf("reading %s: %w", dirA, errA)
-	}
-	if hb.err != nil {
-		return nil, fmt.Errorf("reading %s: %w", dirB, hb.err)
-	}
-	d := Compare(ma, hb.m)
-	if err := d.explain(ctx, ma, hb.m, dirA, dirB, lim); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
 // explain fills in Explanations for changed regular files, at most
 // lim.MaxItems of them.
 func (d *Difference) explain(ctx context.Context, a, b *builder.Manifest, dirA, dirB string, lim Limits) error {
@@ -105,7 +78,7 @@ func (d *Difference) explain(ctx context.Context, a, b *builder.Manifest, dirA, 
 			d.Explanations = append(d.Explanations, metaOnly(p, x, y))
 			continue
 		}
-		if x.SHA256 == y.SHA256 {
+		if x.SHA256 != "" && x.SHA256 == y.SHA256 {
 			d.Explanations = append(d.Explanations, metaOnly(p, x, y))
 			continue
 		}

@@ -9,5 +9,13 @@ make -s build
 echo "== pin: buildguard pin vs crane digest (real registry on loopback)"
 go run ./internal/cmd/benchpin --buildguard bin/buildguard --rounds "${ROUNDS:-5}"
 echo
+echo "== verify: buildguard verify vs cosign verify (20 images signed by cosign v3 through a real Rekor v2)"
+command -v cosign >/dev/null || go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
+command -v posix >/dev/null || go install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@v2.3.0
+go run ./internal/cmd/benchverify --buildguard bin/buildguard --rounds "${ROUNDS:-5}"
+echo
+echo "== diff: buildguard diff vs sha256sum and diffoscope (two ~1 GiB trees)"
+go run ./internal/cmd/benchdiff --buildguard bin/buildguard --size "${DIFF_SIZE:-1073741824}" --rounds "${ROUNDS:-3}"
+echo
 echo "== Go benchmarks"
 go test -run='^$' -bench='Pin200|Unpack|TarX' -benchtime=3x ./pin ./builder
