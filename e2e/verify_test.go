@@ -27,7 +27,8 @@ func runBG(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	cmd := exec.CommandContext(t.Context(), bgBin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
+	// A fresh cache for each run: no run takes another's results.
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {

@@ -139,6 +139,7 @@ func (v *Verifier) verifyEntity(b *bundle.Bundle, d Digest, c Candidate) Candida
 	c.Verified, c.Signer = true, &ok.signer
 	if !v.policy.InsecureIgnoreTlog {
 		c.LogEntries = verifiedEntries(entries, ok.material)
+		c.tiled = tiledEntries(entries, ok.material)
 	}
 	return c
 }

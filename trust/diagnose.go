@@ -316,3 +316,24 @@ func verifiedEntries(entries []*tlog.Entry, tm root.TrustedMaterial) []LogEntry 
 	}
 	return out
 }
+
+// tiledEntries lists what online look-ups need of the entries in tiled
+// (Rekor v2) logs of the trusted root, which sigstore-go accepted with their
+// inclusion proofs and checkpoints.
+func tiledEntries(entries []*tlog.Entry, tm root.TrustedMaterial) []tiledEntry {
+	var out []tiledEntry
+	logs := tm.RekorLogs()
+	for _, e := range entries {
+		tle := e.TransparencyLogEntry()
+		if _, ok := logs[logID(e)]; !ok || !e.IsRekorV2() || !e.HasInclusionProof() || tle.GetLogIndex() < 0 {
+			continue
+		}
+		out = append(out, tiledEntry{
+			LogID:      logID(e),
+			Index:      uint64(tle.GetLogIndex()), //nolint:gosec // checked non-negative above
+			LeafHash:   rfc6962.DefaultHasher.HashLeaf(tle.GetCanonicalizedBody()),
+			Checkpoint: tle.GetInclusionProof().GetCheckpoint().GetEnvelope(),
+		})
+	}
+	return out
+}

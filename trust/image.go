@@ -71,7 +71,7 @@ func (v *Verifier) VerifyImage(ctx context.Context, ref string) (*ImageResult, e
 		return nil, &pin.RefError{Text: ref, Err: err}
 	}
 	e := v.cached(nd.String())
-	e.once.Do(func() { e.res, e.err = v.verifyImage(ctx, nd, d) })
+	e.once.Do(func() { e.res, e.err = v.verifyOnce(ctx, nd, d) })
 	if e.err != nil {
 		return nil, e.err
 	}
@@ -91,6 +91,28 @@ type cacheEntry struct {
 func (v *Verifier) cached(key string) *cacheEntry {
 	e, _ := v.cache.LoadOrStore(key, &cacheEntry{})
 	return e.(*cacheEntry)
+}
+
+// verifyOnce verifies an image, or takes its verified result from the
+// result cache, then looks its log entries up online when asked to: a
+// cached result is looked up online like a new one.
+func (v *Verifier) verifyOnce(ctx context.Context, nd name.Digest, d Digest) (*ImageResult, error) {
+	res := v.results.load(v, d)
+	if res == nil {
+		var err error
+		if res, err = v.verifyImage(ctx, nd, d); err != nil {
+			return nil, err
+		}
+		if res.Verified {
+			v.results.store(v, d, res)
+		}
+	}
+	if v.online != nil && res.Verified {
+		if err := v.checkOnline(ctx, res, d); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (v *Verifier) verifyImage(ctx context.Context, nd name.Digest, d Digest) (*ImageResult, error) {
@@ -129,6 +151,13 @@ func (v *Verifier) verifyImage(ctx context.Context, nd name.Digest, d Digest) (*
 		return nil, &RegistryError{Ref: nd.String(), Err: err}
 	}
 	res.Candidates = append(res.Candidates, legacy...)
+	v.conclude(res, d)
+	return res, nil
+}
+
+// conclude decides from its candidates whether res is verified, and adds
+// the image-level reasons when it is not.
+func (v *Verifier) conclude(res *ImageResult, d Digest) {
 	res.Verified = hasSignature(res.Candidates)
 	if r := v.provenanceProblem(res.Candidates); r != nil {
 		res.Verified = false
@@ -141,7 +170,6 @@ func (v *Verifier) verifyImage(ctx context.Context, nd name.Digest, d Digest) (*
 			res.Problems = append(res.Problems, *refuse(ReasonNoSignature, "none of the %d bundle(s) attached to %s is a verified signature", len(res.Candidates), d))
 		}
 	}
-	return res, nil
 }
 
 // emptyConfigType is the config media type of an artifact manifest.
@@ -238,13 +266,29 @@ func (v *Verifier) readBlob(img v1.Image, h v1.Hash) ([]byte, error) {
 }
 
 func (v *Verifier) remoteOptions(ctx context.Context) []remote.Option {
+	opts := []remote.Option{remote.WithContext(ctx)}
+	if p := v.registryPuller(); p != nil {
+		return append(opts, remote.Reuse(p))
+	}
+	return append(opts, v.baseRemoteOptions()...)
+}
+
+func (v *Verifier) baseRemoteOptions() []remote.Option {
 	limit := max(v.limits.MaxBundleBytes, v.limits.MaxManifestBytes) + 1<<20
 	return []remote.Option{
-		remote.WithContext(ctx),
 		remote.WithTransport(&limitTransport{rt: v.transport, max: limit}),
 		remote.WithAuthFromKeychain(v.keychain),
 		remote.WithUserAgent("buildguard"),
 	}
+}
+
+// registryPuller is shared by every look-up of the verifier, so that each
+// repository's ping and token are fetched once, not once per request.
+func (v *Verifier) registryPuller() *remote.Puller {
+	v.pullerOnce.Do(func() {
+		v.puller, _ = remote.NewPuller(v.baseRemoteOptions()...) // nil on error: each call sets up its own
+	})
+	return v.puller
 }
 
 // VerifyImages verifies refs concurrently, at most jobs at a time (0: four

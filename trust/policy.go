@@ -6,9 +6,16 @@
 // was proven — which signer, which transparency-log entries — or every
 // reason a bundle was refused.
 //
-// Verification is offline: the only network requests go to the image's
-// registry (and the token service it names, if any). A refusal is data in the result; an error means the verifier
-// could not decide (registry down, malformed reference).
+// Verification is offline unless Policy.RekorURL is set: the only network
+// requests go to the image's registry (and the token service it names, if
+// any). Online, the log's checkpoint and tiles are read from RekorURL too,
+// and the newest checkpoint seen of each log is kept on disk so that a log
+// presenting a forked (split) view is caught (see WithCheckpoints).
+// Verified results can be kept on disk per image digest and trust
+// configuration (see WithResultCache).
+//
+// A refusal is data in the result; an error means the verifier could not
+// decide (registry or log down, malformed reference).
 package trust
 
 import (
@@ -19,6 +26,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -47,6 +55,15 @@ type Policy struct {
 	// InsecureIgnoreTlog waives the transparency-log requirement. Every
 	// result verified under it says so (ImageResult.TlogWaived).
 	InsecureIgnoreTlog bool
+	// RekorURL, when set, adds an online look-up in a tiled (Rekor v2,
+	// C2SP tlog-tiles) log named by the trusted root: RekorURL is where its
+	// checkpoint and tiles are read. The log's current checkpoint must
+	// verify with the log's key, extend the newest checkpoint seen before
+	// (see WithCheckpoints) and every checkpoint in the bundles, and hold
+	// each verified entry in it by a fresh inclusion proof. Empty
+	// means offline: nothing is read but the image's registry. It applies
+	// to VerifyImage and VerifyImages; VerifyBundle stays offline.
+	RekorURL string
 	// BuilderIDs, when set, require a verified SLSA provenance (v0.2 or v1)
 	// about the image whose builder id is one of them.
 	BuilderIDs []string
@@ -279,6 +296,15 @@ func (p *Policy) validate() error {
 	}
 	if p.InsecureIgnoreTlog && p.TlogThreshold > 0 {
 		return fmt.Errorf("a transparency-log threshold of %d contradicts ignoring the log", p.TlogThreshold)
+	}
+	if p.RekorURL != "" {
+		if p.InsecureIgnoreTlog {
+			return errors.New("an online log look-up contradicts ignoring the log")
+		}
+		u, err := url.Parse(p.RekorURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("rekor URL %q: want an http(s) URL where the log's checkpoint and tiles are read", p.RekorURL)
+		}
 	}
 	if !p.InsecureIgnoreTlog && p.TrustedRoot == nil {
 		return errors.New("verifying transparency-log entries needs a trusted root naming the logs (or ignore the log, insecurely)")

@@ -42,6 +42,8 @@ const (
 	ReasonTlogCheckpoint    Reason = "tlog-invalid-checkpoint" // checkpoint not signed by the log's key
 	ReasonTlogEntryMismatch Reason = "tlog-entry-mismatch"     // the entry logs another signature, key or payload
 	ReasonTlogThreshold     Reason = "tlog-threshold"          // fewer distinct logs than required
+	ReasonTlogSplitView     Reason = "tlog-split-view"         // the log presents a tree that does not extend one it signed before
+	ReasonTlogNotOnline     Reason = "tlog-not-online"         // online look-up asked for, but no entry is in the log read online
 
 	// Provenance.
 	ReasonNoProvenance       Reason = "no-provenance"       // the policy requires provenance and none verified
@@ -100,6 +102,16 @@ type LogEntry struct {
 	// names it.
 	LogID string `json:"logID"`
 	Index int64  `json:"index"`
+	// Online is set when the entry was looked up online (Policy.RekorURL).
+	Online *OnlineProof `json:"online,omitempty"`
+}
+
+// OnlineProof is an entry proven, by an inclusion proof computed from the
+// log's tiles, to be in the log's current tree, whose checkpoint extends
+// every earlier checkpoint seen of the log.
+type OnlineProof struct {
+	TreeSize uint64 `json:"treeSize"`
+	RootHash string `json:"rootHash"` // hex
 }
 
 // Candidate is one bundle found for an artifact and what became of it.
@@ -116,6 +128,20 @@ type Candidate struct {
 	Provenance *Provenance `json:"provenance,omitempty"`
 	// Refusal is set when not Verified.
 	Refusal *Refusal `json:"refusal,omitempty"`
+	// tiled are the verified entries of tiled (Rekor v2) logs, for online
+	// look-ups.
+	tiled []tiledEntry
+}
+
+// tiledEntry is what an online look-up needs of a verified entry in a tiled
+// log. Its fields are exported for the result cache.
+type tiledEntry struct {
+	LogID    string `json:"logID"`
+	Index    uint64 `json:"index"`
+	LeafHash []byte `json:"leafHash"`
+	// Checkpoint is the signed checkpoint the bundle's inclusion proof is
+	// against.
+	Checkpoint string `json:"checkpoint"`
 }
 
 // ImageResult is what was proven about one image.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -31,6 +32,16 @@ type Verifier struct {
 	keychain   authn.Keychain
 	// cache holds one *cacheEntry per image digest.
 	cache sync.Map
+	// checkpointDir is the checkpoint store (WithCheckpoints); online is set
+	// when Policy.RekorURL is.
+	checkpointDir string
+	online        *online
+	// results is the on-disk result cache (WithResultCache); nil without.
+	results *resultCache
+	warn    func(string)
+	// puller shares registry pings and tokens (see registryPuller).
+	pullerOnce sync.Once
+	puller     *remote.Puller
 }
 
 type keyedVerifier struct {
@@ -52,6 +63,18 @@ func WithTransport(rt http.RoundTripper) Option {
 // Docker config and credential helpers).
 func WithKeychain(kc authn.Keychain) Option {
 	return func(v *Verifier) { v.keychain = kc }
+}
+
+// WithWarnings sets where problems that do not change a result go, such
+// as a result cache that cannot be written (default: nowhere).
+func WithWarnings(warn func(string)) Option {
+	return func(v *Verifier) { v.warn = warn }
+}
+
+func (v *Verifier) warnf(format string, args ...any) {
+	if v.warn != nil {
+		v.warn(fmt.Sprintf(format, args...))
+	}
 }
 
 // New returns a Verifier for p. A policy that trusts nothing, or whose
@@ -87,6 +110,17 @@ func New(p Policy, opts ...Option) (*Verifier, error) {
 			return nil, &PolicyError{Err: err}
 		}
 		v.keyed = append(v.keyed, kv)
+	}
+	if p.RekorURL != "" {
+		if v.checkpointDir == "" {
+			return nil, &PolicyError{Err: errors.New("an online log look-up needs a checkpoint store (WithCheckpoints) to catch a forked log")}
+		}
+		v.online = &online{url: p.RekorURL, store: checkpointStore{dir: v.checkpointDir}, hc: &http.Client{Transport: v.transport}, logs: v.logVerifiers}
+	}
+	if v.results != nil {
+		if err := v.results.setup(v); err != nil {
+			return nil, &PolicyError{Err: err}
+		}
 	}
 	return v, nil
 }

@@ -137,7 +137,7 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 	if err != nil {
 		return err
 	}
-	verifier, err := o.verifier(cfg)
+	verifier, err := o.verifier(cfg, func(msg string) { fmt.Fprintf(io.Err, "warning: %s\n", msg) })
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 // verifier builds the trust policy from buildguard.yaml's trust section,
 // with each trust flag that was given replacing the field of the same
 // meaning. No trust material at all gives a nil verifier.
-func (o *BuildOptions) verifier(cfg *config.Config) (*trust.Verifier, error) {
+func (o *BuildOptions) verifier(cfg *config.Config, warn func(string)) (*trust.Verifier, error) {
 	t := o.Trust
 	if !o.changed("key") {
 		t.Keys = nil
@@ -189,6 +189,12 @@ func (o *BuildOptions) verifier(cfg *config.Config) (*trust.Verifier, error) {
 	}
 	if !o.changed("trusted-root") {
 		t.TrustedRoot = cfg.Trust.TrustedRoot.Resolved
+	}
+	if !o.changed("rekor-url") {
+		t.RekorURL = cfg.Trust.Rekor.URL
+	}
+	if !o.changed("checkpoints") {
+		t.Checkpoints = cfg.Trust.Checkpoints.Resolved
 	}
 	t.InsecureIgnoreTlog = t.InsecureIgnoreTlog || cfg.Trust.InsecureIgnoreTlog
 	if o.changed("builder-id") {
@@ -201,26 +207,16 @@ func (o *BuildOptions) verifier(cfg *config.Config) (*trust.Verifier, error) {
 	} else {
 		t.SourceURIs = cfg.Policy.SourceURIs
 	}
-	var identities []trust.Identity
-	if t.keyless() {
-		identities = []trust.Identity{{Issuer: t.CertOIDCIssuer, IssuerRegExp: t.CertOIDCIssuerRegexp, Subject: t.CertIdentity, SubjectRegExp: t.CertIdentityRegexp}}
-	} else {
-		for _, id := range cfg.Trust.Identities {
-			identities = append(identities, trust.Identity{Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp})
-		}
+	for _, id := range cfg.Trust.Identities {
+		t.identities = append(t.identities, trust.Identity{Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp})
 	}
-	if len(t.Keys) == 0 && len(identities) == 0 {
+	if len(t.Keys) == 0 && len(t.identities) == 0 && !t.keyless() {
 		return nil, nil
 	}
 	if t.TrustedRoot == "" && !t.InsecureIgnoreTlog {
 		return nil, exitcode.UsageErrorf("trust.trustedRoot (or --trusted-root FILE) is needed to verify transparency-log entries (or waive them, insecurely, with insecureIgnoreTlog)")
 	}
-	p, err := t.Policy()
-	if err != nil {
-		return nil, err
-	}
-	p.Identities = identities
-	v, err := trust.New(p)
+	v, err := t.Verifier(warn)
 	if err != nil {
 		return nil, exitcode.WithCode(exitcode.Usage, err)
 	}

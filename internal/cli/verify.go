@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -26,6 +28,19 @@ type TrustOptions struct {
 	InsecureIgnoreTlog   bool
 	BuilderIDs           []string
 	SourceURIs           []string
+	// RekorURL turns on online look-ups in the tiled log whose checkpoint
+	// and tiles are there; empty is offline.
+	RekorURL string
+	// Checkpoints is the checkpoint store; empty means the cache directory.
+	Checkpoints string
+	// VerifyCache is the result cache; empty means the cache directory.
+	// NoVerifyCache turns it off.
+	VerifyCache   string
+	NoVerifyCache bool
+
+	// identities are keyless signers from buildguard.yaml, used when no
+	// --certificate-* flag replaces them.
+	identities []trust.Identity
 }
 
 // AddFlags registers the trust flags on fs.
@@ -39,6 +54,10 @@ func (o *TrustOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.InsecureIgnoreTlog, "insecure-ignore-tlog", false, "accept signatures that are not in a transparency log (insecure: reported on every image)")
 	fs.StringArrayVar(&o.BuilderIDs, "builder-id", nil, "require verified SLSA provenance from builder `ID` (repeatable: any of them)")
 	fs.StringArrayVar(&o.SourceURIs, "source-uri", nil, "require verified SLSA provenance built from source `URI`, e.g. github.com/org/repo (repeatable)")
+	fs.StringVar(&o.RekorURL, "rekor-url", "", "look log entries up online in the Rekor v2 (tiled) log whose checkpoint and tiles are at `URL` (default: offline)")
+	fs.StringVar(&o.Checkpoints, "checkpoints", "", "keep the newest verified checkpoint of each log in `DIR` (default $XDG_CACHE_HOME/buildguard/checkpoints)")
+	fs.StringVar(&o.VerifyCache, "verify-cache", "", "keep verified results per digest and trust flags in `DIR` (default $XDG_CACHE_HOME/buildguard/verify)")
+	fs.BoolVar(&o.NoVerifyCache, "no-verify-cache", false, "verify every image afresh and cache nothing")
 }
 
 // keyless reports whether any keyless identity flag is set.
@@ -77,13 +96,24 @@ func (o *TrustOptions) Validate() error {
 			}
 		}
 	}
+	if o.RekorURL != "" {
+		if u, err := url.Parse(o.RekorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return exitcode.UsageErrorf("--rekor-url %q: want the http(s) URL where the log's checkpoint and tiles are read", o.RekorURL)
+		}
+		if o.InsecureIgnoreTlog {
+			return exitcode.UsageErrorf("--rekor-url contradicts --insecure-ignore-tlog: the log cannot be both consulted and ignored")
+		}
+	}
+	if o.NoVerifyCache && o.VerifyCache != "" {
+		return exitcode.UsageErrorf("--verify-cache contradicts --no-verify-cache")
+	}
 	return nil
 }
 
 // Policy reads the key and trusted-root files into a trust policy. A file
 // that cannot be read or parsed is a usage error.
 func (o *TrustOptions) Policy() (trust.Policy, error) {
-	p := trust.Policy{InsecureIgnoreTlog: o.InsecureIgnoreTlog, BuilderIDs: o.BuilderIDs, SourceURIs: o.SourceURIs}
+	p := trust.Policy{InsecureIgnoreTlog: o.InsecureIgnoreTlog, BuilderIDs: o.BuilderIDs, SourceURIs: o.SourceURIs, RekorURL: o.RekorURL}
 	for _, path := range o.Keys {
 		keys, err := trust.LoadKeyFile(path)
 		if err != nil {
@@ -93,6 +123,8 @@ func (o *TrustOptions) Policy() (trust.Policy, error) {
 	}
 	if o.keyless() {
 		p.Identities = []trust.Identity{{Issuer: o.CertOIDCIssuer, IssuerRegExp: o.CertOIDCIssuerRegexp, Subject: o.CertIdentity, SubjectRegExp: o.CertIdentityRegexp}}
+	} else {
+		p.Identities = o.identities
 	}
 	if o.TrustedRoot != "" {
 		tr, err := trust.LoadTrustedRoot(o.TrustedRoot)
@@ -102,6 +134,39 @@ func (o *TrustOptions) Policy() (trust.Policy, error) {
 		p.TrustedRoot = tr
 	}
 	return p, nil
+}
+
+// Verifier returns the verifier the trust flags describe, with its
+// checkpoint store and result cache (in the cache directory unless named);
+// warn receives what does not change a result (a cache that cannot be
+// written).
+func (o *TrustOptions) Verifier(warn func(string)) (*trust.Verifier, error) {
+	p, err := o.Policy()
+	if err != nil {
+		return nil, err
+	}
+	opts := []trust.Option{trust.WithWarnings(warn)}
+	cacheDir, cacheErr := trust.DefaultCacheDir()
+	if o.RekorURL != "" {
+		dir := o.Checkpoints
+		if dir == "" {
+			if cacheErr != nil {
+				return nil, exitcode.UsageErrorf("--rekor-url needs --checkpoints DIR: %v", cacheErr)
+			}
+			dir = filepath.Join(cacheDir, "checkpoints")
+		}
+		opts = append(opts, trust.WithCheckpoints(dir))
+	}
+	switch {
+	case o.NoVerifyCache:
+	case o.VerifyCache != "":
+		opts = append(opts, trust.WithResultCache(o.VerifyCache))
+	case cacheErr != nil:
+		warn(fmt.Sprintf("verified results are not cached: %v", cacheErr))
+	default:
+		opts = append(opts, trust.WithResultCache(filepath.Join(cacheDir, "verify")))
+	}
+	return trust.New(p, opts...)
 }
 
 // VerifyOptions are the flags of `buildguard verify`.
@@ -156,8 +221,19 @@ the trusted root names, and the signed entry timestamp of a Rekor v1 log);
 provenance attestation (v0.2 or v1, attached the same way) about the digest
 from one of the builders and built from one of the sources.
 
-Verification is offline: nothing is fetched but the image's attachments from
-its registry (and its token service, if it has one). Images are verified concurrently; one line per image is printed
+Without --rekor-url, verification is offline: nothing is fetched but the
+image's attachments from its registry (and its token service, if it has one). --rekor-url URL adds an
+online look-up in a Rekor v2 (tiled) log of the trusted root whose checkpoint
+and tiles are at URL: its current checkpoint must verify with the log's key
+and extend, by a consistency proof, the newest checkpoint seen before (kept
+in --checkpoints DIR) and the one in each bundle, and a fresh inclusion
+proof must place each entry in it. A log that does not extend what it showed
+before may be presenting a forked (split) view: its images are refused.
+
+Verified results are cached per digest and trust flags (--verify-cache DIR,
+or --no-verify-cache); a cached result is still looked up online.
+
+Images are verified concurrently; one line per image is printed
 in the order given: what was proven (signer, log entry), or every reason each
 attached bundle was refused.`,
 		examples: `  # keyless: signed on GitHub Actions by a release workflow of the org
@@ -173,6 +249,10 @@ attached bundle was refused.`,
   buildguard verify --trusted-root trusted_root.json --key cosign.pub \
     --builder-id https://github.com/actions/runner/github-hosted \
     --source-uri github.com/org/tool registry.example/tool@sha256:...
+
+  # online: the log's tiles are read, and its checkpoints remembered
+  buildguard verify --trusted-root trusted_root.json --key cosign.pub \
+    --rekor-url https://log2025-1.rekor.sigstore.dev registry.example/base@sha256:...
 
   # for a machine
   buildguard verify --json --trusted-root trusted_root.json --key cosign.pub IMAGE@sha256:...`,
@@ -195,6 +275,8 @@ attached bundle was refused.`,
 type verifyReport struct {
 	APIVersion string        `json:"apiVersion"`
 	Images     []verifyImage `json:"images"`
+	// Logs is what online look-ups found of the log (--rekor-url).
+	Logs []trust.LogState `json:"logs,omitempty"`
 }
 
 // verifyImage is one image's result, or the error that kept it from one.
@@ -205,11 +287,7 @@ type verifyImage struct {
 }
 
 func runVerify(ctx context.Context, o *VerifyOptions, io IO) error {
-	p, err := o.Trust.Policy()
-	if err != nil {
-		return err
-	}
-	v, err := trust.New(p)
+	v, err := o.Trust.Verifier(func(msg string) { fmt.Fprintln(io.Err, "warning: "+msg) })
 	if err != nil {
 		return err
 	}
@@ -217,7 +295,7 @@ func runVerify(ctx context.Context, o *VerifyOptions, io IO) error {
 		fmt.Fprintln(io.Err, "warning: --insecure-ignore-tlog: signatures are accepted without proof that they were ever logged publicly")
 	}
 	results, errs := v.VerifyImages(ctx, o.Images, 0)
-	report := verifyReport{APIVersion: "buildguard/v1", Images: make([]verifyImage, len(results))}
+	report := verifyReport{APIVersion: "buildguard/v1", Images: make([]verifyImage, len(results)), Logs: v.Logs()}
 	var incomplete []error
 	refused := 0
 	for i, res := range results {
@@ -237,6 +315,9 @@ func runVerify(ctx context.Context, o *VerifyOptions, io IO) error {
 	} else {
 		for _, img := range report.Images {
 			printVerified(io.Out, img)
+		}
+		for _, l := range report.Logs {
+			printLog(io.Out, l)
 		}
 	}
 	if len(incomplete) > 0 {
@@ -259,7 +340,11 @@ func printVerified(w io.Writer, img verifyImage) {
 			signers = append(signers, s.String())
 		}
 		for _, e := range img.LogEntries() {
-			entries = append(entries, fmt.Sprintf("index %d of log %.16s", e.Index, e.LogID))
+			entry := fmt.Sprintf("index %d of log %.16s", e.Index, e.LogID)
+			if e.Online != nil {
+				entry += fmt.Sprintf(" (confirmed online in a tree of %d)", e.Online.TreeSize)
+			}
+			entries = append(entries, entry)
 		}
 		line := "signed by " + strings.Join(signers, " and ")
 		if img.TlogWaived {
@@ -279,5 +364,20 @@ func printVerified(w io.Writer, img verifyImage) {
 		for _, r := range img.Reasons() {
 			fmt.Fprintf(w, "  %s\n", r)
 		}
+	}
+}
+
+// printLog writes what the online look-up found of a log.
+func printLog(w io.Writer, l trust.LogState) {
+	head := fmt.Sprintf("log       %.16s (%s) at %s: ", l.LogID, l.Origin, l.URL)
+	switch {
+	case l.SplitView != "":
+		fmt.Fprintf(w, "%sSPLIT VIEW: the log may be presenting a forked view; the checkpoint stored in %s was kept (see docs/trust.md)\n", head, l.StoreFile)
+	case l.StoredSize == 0:
+		fmt.Fprintf(w, "%stree of size %d (root %.16s), first seen: stored in %s\n", head, l.TreeSize, l.RootHash, l.StoreFile)
+	case l.Advanced:
+		fmt.Fprintf(w, "%stree of size %d (root %.16s) extends the stored tree of size %d (consistency proof verified): stored\n", head, l.TreeSize, l.RootHash, l.StoredSize)
+	default:
+		fmt.Fprintf(w, "%stree of size %d (root %.16s), as stored\n", head, l.TreeSize, l.RootHash)
 	}
 }

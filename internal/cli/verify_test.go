@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -32,8 +34,10 @@ type verifyEnv struct {
 
 func newVerifyEnv(t *testing.T, referrersAPI bool) *verifyEnv {
 	t.Helper()
-	// No Docker config: tests must not read the user's credentials.
+	// No Docker config: tests must not read the user's credentials, nor
+	// share the user's cache.
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(referrersAPI)))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
@@ -203,9 +207,9 @@ func TestVerifyUsageErrors(t *testing.T) {
 		{[]string{"verify", "--key", notPEM, "--insecure-ignore-tlog", img}, "--key: key file"},
 		{[]string{"verify", "--key", filepath.Join(dir, "missing.pub"), "--insecure-ignore-tlog", img}, "no such file"},
 		{[]string{"verify", "--key", goodKey, "--trusted-root", notPEM, img}, "--trusted-root: trusted root"},
-		// Flags whose behaviour does not exist yet are not offered.
-		{[]string{"verify", "--rekor-url", "https://rekor.example", "--key", notPEM, img}, "unknown flag: --rekor-url"},
-		{[]string{"verify", "--checkpoints", "dir", "--key", notPEM, img}, "unknown flag: --checkpoints"},
+		{[]string{"verify", "--rekor-url", "ftp://rekor.example", "--key", notPEM, "--trusted-root", notPEM, img}, "--rekor-url \"ftp://rekor.example\": want the http(s) URL"},
+		{[]string{"verify", "--rekor-url", "https://rekor.example", "--key", notPEM, "--insecure-ignore-tlog", img}, "--rekor-url contradicts --insecure-ignore-tlog"},
+		{[]string{"verify", "--verify-cache", dir, "--no-verify-cache", "--key", notPEM, "--insecure-ignore-tlog", img}, "--verify-cache contradicts --no-verify-cache"},
 		{[]string{"verify", "--builder-id", "", "--key", notPEM, "--insecure-ignore-tlog", img}, "need a value"},
 	}
 	for _, tt := range tests {
@@ -225,5 +229,72 @@ func TestVerifyProvenance(t *testing.T) {
 	out, _, code = run(t, e.keyed("--builder-id", "https://ci.other.example", e.provenance, e.signed)...)
 	if code != exitcode.Fail || strings.Count(out, "provenance-mismatch: verified provenance says builder") != 1 || !strings.Contains(out, "no-provenance: no verified SLSA provenance") {
 		t.Errorf("other builder: exit %d, want 1 with provenance-mismatch and no-provenance\n%s", code, out)
+	}
+}
+
+// TestVerifyOnlineAndCache runs verify as a user would, online at a tiled
+// log served on loopback: the first run stores the log's checkpoint, the
+// second takes the result from the cache without a registry request yet
+// proves the grown log consistent and stores its checkpoint, and a fork of
+// the log is refused (exit 1) as a split view. Offline, the log is never
+// read.
+func TestVerifyOnlineAndCache(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	var requests atomic.Int64
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	sig, tl := trusttest.New(t), trusttest.NewTileLog(t)
+	sig.Trust(t, tl.Info())
+	tl.AppendOthers(t, 3)
+	rp, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://") + "/online/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, desc := trusttest.PushImage(t, rp)
+	d, err := trust.ParseDigest(desc.Digest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusttest.AttachBundle(t, rp, desc, trusttest.JSON(t, tl.Keyed(t, sig.SignKey, trusttest.Statement(t, trust.CosignSignPredicate, d))))
+	dir := t.TempDir()
+	args := []string{"verify", "--trusted-root", sig.RootPath, "--key", sig.KeyFile(t), "--checkpoints", filepath.Join(dir, "cp"), "--verify-cache", filepath.Join(dir, "cache")}
+	logLine := "log       " + tl.ID[:16] + " (127.0.0.1) at " + tl.URL + ": "
+
+	out, errOut, code := run(t, append(args, ref)...)
+	if code != exitcode.Pass || tl.Requests.Load() != 0 {
+		t.Fatalf("offline: exit %d, %d log requests\n%s%s", code, tl.Requests.Load(), out, errOut)
+	}
+	args = append(args, "--rekor-url", tl.URL)
+	out, errOut, code = run(t, append(args, ref)...)
+	if code != exitcode.Pass || !strings.Contains(out, "(confirmed online in a tree of 4)") || !strings.Contains(out, logLine+"tree of size 4 (root ") || !strings.Contains(out, "first seen: stored in "+filepath.Join(dir, "cp", tl.ID+".checkpoint")) {
+		t.Fatalf("online: exit %d\n%s%s", code, out, errOut)
+	}
+
+	tl.AppendOthers(t, 2)
+	before := requests.Load()
+	out, errOut, code = run(t, append(args, "--json", ref)...)
+	if code != exitcode.Pass || requests.Load() != before {
+		t.Fatalf("cached online: exit %d, %d registry requests\n%s%s", code, requests.Load()-before, out, errOut)
+	}
+	var report struct {
+		Logs []trust.LogState `json:"logs"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Logs) != 1 || report.Logs[0].StoredSize != 4 || report.Logs[0].TreeSize != 6 || !report.Logs[0].Advanced {
+		t.Errorf("logs = %+v, want 4 advanced to 6", report.Logs)
+	}
+
+	fork := tl.Fork(t)
+	fork.AppendOthers(t, 8)
+	tl.ServeFrom(fork)
+	out, errOut, code = run(t, append(args, ref)...)
+	if code != exitcode.Fail || !strings.Contains(out, "refused   "+ref+"\n  tlog-split-view: log "+tl.ID[:16]) || !strings.Contains(out, logLine+"SPLIT VIEW") {
+		t.Errorf("fork: exit %d, want 1 with a split view\n%s%s", code, out, errOut)
 	}
 }

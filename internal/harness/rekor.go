@@ -64,7 +64,18 @@ type Rekor struct {
 // ("posix serve") with its key, storage and log in dir, and waits until the
 // write API is healthy and the first checkpoint is readable and verifies.
 // Everything is stopped by Stop or when ctx is cancelled.
-func StartRekor(ctx context.Context, dir string) (_ *Rekor, err error) {
+func StartRekor(ctx context.Context, dir string) (*Rekor, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating rekor key: %w", err)
+	}
+	return StartRekorWithKey(ctx, dir, priv)
+}
+
+// StartRekorWithKey is StartRekor with the checkpoint key given: a second
+// log started with the key and origin of another presents a fork of it
+// (what a split-view attack looks like to a client).
+func StartRekorWithKey(ctx context.Context, dir string, key ed25519.PrivateKey) (_ *Rekor, err error) {
 	bin, err := Lookup("posix")
 	if err != nil {
 		return nil, err
@@ -78,7 +89,7 @@ func StartRekor(ctx context.Context, dir string) (_ *Rekor, err error) {
 	if err := os.MkdirAll(r.StorageDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating rekor storage: %w", err)
 	}
-	if err := r.writeSignerKey(); err != nil {
+	if err := r.writeSignerKey(key); err != nil {
 		return nil, err
 	}
 	if err := r.serveTiles(ctx); err != nil {
@@ -130,12 +141,12 @@ func StartRekor(ctx context.Context, dir string) (_ *Rekor, err error) {
 	}
 }
 
-// writeSignerKey generates the log's Ed25519 key, writes the private half
-// for the server and keeps the public half.
-func (r *Rekor) writeSignerKey() error {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return fmt.Errorf("generating rekor key: %w", err)
+// writeSignerKey writes the log's Ed25519 key for the server and keeps the
+// public half.
+func (r *Rekor) writeSignerKey(priv ed25519.PrivateKey) error {
+	pub, ok := priv.Public().(ed25519.PublicKey)
+	if !ok || len(priv) != ed25519.PrivateKeySize {
+		return errors.New("rekor key is not an Ed25519 private key")
 	}
 	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {

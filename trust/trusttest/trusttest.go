@@ -93,6 +93,24 @@ func NewKey(t testing.TB) (*ecdsa.PrivateKey, trust.Key) {
 // carry no SCT) and loads it back.
 func WriteTrustedRoot(t testing.TB, vs *ca.VirtualSigstore, logs ...*Log) (string, *root.TrustedRoot) {
 	t.Helper()
+	infos := make([]*root.TransparencyLog, 0, len(logs))
+	for _, l := range logs {
+		infos = append(infos, l.Info())
+	}
+	return WriteTrustedRootLogs(t, vs, infos...)
+}
+
+// Trust writes the deployment's trusted root again with logs added (e.g.
+// a TileLog's Info) beside its own.
+func (s *Sigstore) Trust(t testing.TB, logs ...*root.TransparencyLog) {
+	t.Helper()
+	s.RootPath, s.Root = WriteTrustedRootLogs(t, s.VS, append([]*root.TransparencyLog{s.Log.Info()}, logs...)...)
+}
+
+// WriteTrustedRootLogs is WriteTrustedRoot for logs as a trusted root
+// names them.
+func WriteTrustedRootLogs(t testing.TB, vs *ca.VirtualSigstore, logs ...*root.TransparencyLog) (string, *root.TrustedRoot) {
+	t.Helper()
 	tlogs := map[string]*root.TransparencyLog{}
 	for id, tl := range vs.RekorLogs() {
 		// VirtualSigstore spells the ID in hex; the file holds raw bytes.
@@ -101,7 +119,7 @@ func WriteTrustedRoot(t testing.TB, vs *ca.VirtualSigstore, logs ...*Log) (strin
 		tlogs[id] = &c
 	}
 	for _, l := range logs {
-		tlogs[l.ID] = l.Info()
+		tlogs[hex.EncodeToString(l.ID)] = l
 	}
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), nil, vs.TimestampingAuthorities(), tlogs)
 	if err != nil {
