@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -57,6 +58,11 @@ func TestBuildScripts(t *testing.T) {
 	})
 }
 
+// pushMu serialises pushes: scripts run in parallel, and the distribution
+// registry can fail two concurrent uploads of the same blob
+// (DIGEST_INVALID), which is the registry's race, not buildguard's.
+var pushMu sync.Mutex
+
 // push-busybox REF VAR: push a builder image holding Debian's static
 // busybox (with sh, cat, echo, mkdir, sleep, touch, nc) and PATH=/bin to
 // REF, and set $VAR to its digest.
@@ -90,7 +96,10 @@ func pushBusybox(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ref, err := name.ParseReference(ts.Getenv("REGISTRY") + "/" + args[0])
 	ts.Check(err)
-	ts.Check(remote.Write(ref, img))
+	pushMu.Lock()
+	err = remote.Write(ref, img)
+	pushMu.Unlock()
+	ts.Check(err)
 	d, err := img.Digest()
 	ts.Check(err)
 	ts.Setenv(args[1], d.String())
