@@ -330,11 +330,12 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	return res, true, nil
 }
 
-// containerID returns a fresh container name.
+// containerID returns a fresh container name: buildguard-<pid>-<random>,
+// so that what a process left behind can be told from another's.
 func containerID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return "buildguard-" + hex.EncodeToString(b)
+	return fmt.Sprintf("buildguard-%d-%s", os.Getpid(), hex.EncodeToString(b))
 }
 
 // envValue returns the value of name in env ("NAME=value" entries).

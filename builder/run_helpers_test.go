@@ -169,12 +169,14 @@ func forEachRuntime(t *testing.T, f func(t *testing.T, rt string)) {
 	}
 }
 
-// assertNoLeftovers fails when a run left its state directory or a
-// container's cgroup behind.
+// assertNoLeftovers fails when a run of this process left its state
+// directory or a container's cgroup behind (another process's runs, such as
+// a demo running on the same machine, are not this test's).
 func assertNoLeftovers(t *testing.T) {
 	t.Helper()
-	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "buildguard-run-*"))
-	for _, pattern := range []string{"buildguard-*", "*/buildguard-*", "*/*/buildguard-*"} {
+	own := fmt.Sprintf("buildguard-%d-*", os.Getpid())
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("buildguard-run-%d-*", os.Getpid())))
+	for _, pattern := range []string{own, "*/" + own, "*/*/" + own} {
 		cg, _ := filepath.Glob(filepath.Join(cgroupRoot, pattern))
 		left = append(left, cg...)
 	}

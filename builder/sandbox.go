@@ -50,7 +50,7 @@ type sandboxOptions struct {
 // newSandbox creates the run directory and the namespace thread. It fails
 // when this process may not create a mount namespace (it must run as root).
 func newSandbox(o sandboxOptions) (*sandbox, error) {
-	tmp, err := os.MkdirTemp("", "buildguard-run-")
+	tmp, err := os.MkdirTemp("", fmt.Sprintf("buildguard-run-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("creating the run directory: %w", err)
 	}
