@@ -35,7 +35,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{buildCommand(), pinCommand(), verifyCommand(), diffCommand(), versionCommand()}
+	return []*command{buildCommand(), pinCommand(), verifyCommand(), diffCommand(), sbomCommand(), versionCommand()}
 }
 
 const exitCodes = `Exit codes:
