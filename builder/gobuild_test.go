@@ -1,157 +1,37 @@
 package builder
 
 import (
-	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/buildguard/buildguard/internal/testimage"
 )
 
-// fileLayer is an uncompressed layer backed by a tar file: a 100 MB
-// toolchain layer is hashed once and never gzipped, which keeps the test's
-// image cheap to make.
-type fileLayer struct {
-	path   string
-	digest v1.Hash
-	size   int64
-}
-
-func newFileLayer(t testing.TB, path string) *fileLayer {
+// goImage is busybox plus the host's Go toolchain at /usr/local/go, as an
+// uncompressed file-backed layer (testimage.NewToolchain) that is cheap to
+// make.
+func goImage(t testing.TB) v1.Image {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fileLayer{path: path, size: n, digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}}
-}
-
-func (l *fileLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
-func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.digest, nil }
-func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
-func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCIUncompressedLayer, nil }
-func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
-func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return os.Open(l.path) }
-
-// goTools are the parts of pkg/tool a CGO_ENABLED=0 build uses.
-var goTools = map[string]bool{"asm": true, "compile": true, "link": true, "cgo": true}
-
-// goToolchainTar writes the host's Go toolchain, trimmed to what `go build`
-// of a program needs (no tests, testdata or cmd sources), as a tar of
-// usr/local/go, and returns its path.
-func goToolchainTar(t testing.TB) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOROOT").Output()
+	goroot, err := testimage.HostGoRoot()
 	if err != nil {
 		t.Skipf("no Go toolchain: %v", err)
 	}
-	goroot := strings.TrimSpace(string(out))
 	if goos, goarch := runtime.GOOS, runtime.GOARCH; goos != "linux" || goarch != "amd64" && goarch != "arm64" {
 		t.Skipf("the toolchain layer is built for linux/amd64 and linux/arm64, not %s/%s", goos, goarch)
 	}
-	p := filepath.Join(t.TempDir(), "go.tar")
-	f, err := os.Create(p)
+	tc, err := testimage.NewToolchain(goroot, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	for _, d := range []string{"usr/", "usr/local/"} {
-		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: testTime}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	keep := func(rel string, d fs.DirEntry) (bool, bool) { // keep it, descend into it
-		switch {
-		case rel == ".":
-			return true, true
-		case d.IsDir() && (d.Name() == "testdata" || rel == "src/cmd" || rel == "pkg/obj"):
-			return false, false
-		case strings.HasSuffix(rel, "_test.go"):
-			return false, false
-		case strings.HasPrefix(rel, "pkg/tool/") && !d.IsDir():
-			return goTools[d.Name()], false
-		}
-		for _, top := range []string{"bin", "pkg", "src", "go.env", "VERSION"} {
-			if rel == top || strings.HasPrefix(rel, top+"/") {
-				return true, true
-			}
-		}
-		return false, false
-	}
-	err = filepath.WalkDir(goroot, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(goroot, path)
-		ok, descend := keep(filepath.ToSlash(rel), d)
-		if !ok {
-			if d.IsDir() && !descend {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() && !fi.IsDir() {
-			return nil
-		}
-		h, err := tar.FileInfoHeader(fi, "")
-		if err != nil {
-			return err
-		}
-		h.Name = "usr/local/go/" + filepath.ToSlash(rel)
-		if fi.IsDir() {
-			h.Name = strings.TrimSuffix(h.Name, "./") + "/"
-		}
-		h.Uid, h.Gid, h.Uname, h.Gname, h.ModTime = 0, 0, "", "", testTime
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			src, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			_, err = io.Copy(tw, src)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// goImage is busybox plus the Go toolchain at /usr/local/go.
-func goImage(t testing.TB) v1.Image {
-	t.Helper()
-	img, err := mutate.AppendLayers(image(t, busyboxLayer(t)), newFileLayer(t, goToolchainTar(t)))
+	img, err := mutate.AppendLayers(image(t, busyboxLayer(t)), tc.Layer)
 	if err != nil {
 		t.Fatal(err)
 	}
