@@ -16,7 +16,10 @@ import (
 	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/guard"
+	"github.com/buildguard/buildguard/internal/atomicfile"
 	"github.com/buildguard/buildguard/internal/exitcode"
+	"github.com/buildguard/buildguard/policy"
+	"github.com/buildguard/buildguard/sbom"
 	"github.com/buildguard/buildguard/trust"
 )
 
@@ -100,9 +103,10 @@ supported yet.
 
 The evidence directory (--out, default .buildguard): report.json (the
 decision, byte-identical for the same inputs), timings.json, decision.md,
-logs/run-N.log, diff/ and runs/run-N/out (each run's output). Not yet in
-this version: SBOMs, signed attestations and publishing; publish.image is
-reported and nothing is pushed.`,
+logs/run-N.log, diff/, runs/run-N/out (each run's output), and the output's
+SBOMs (sbom.spdx.json, sbom.cdx.json; byte-identical for the same inputs).
+Not yet in this version: signed attestations and publishing; publish.image
+is reported and nothing is pushed.`,
 		examples: `  # the guarded build of ./buildguard.yaml, trusting a cosign key
   buildguard build --key cosign.pub --trusted-root trusted_root.json
 
@@ -143,7 +147,8 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 	}
 	opts := guard.Options{
 		Config: cfg, Out: o.Out, Verifier: verifier, Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs,
-		Remote: append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, o.remote...),
+		Remote:   append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, o.remote...),
+		Describe: sbomDescriber{},
 	}
 	if !o.Quiet && !o.JSON {
 		opts.Stream = io.Err
@@ -263,4 +268,31 @@ func printVerdict(io IO, o *BuildOptions, r *evidence.Report) {
 		}
 	}
 	fmt.Fprintf(w, "evidence: %s\n", filepath.Join(o.Out, "report.json"))
+}
+
+// sbomDescriber makes the output's SBOMs with the sbom package (the only
+// one that imports syft) and writes them into the evidence directory.
+type sbomDescriber struct{}
+
+func (sbomDescriber) Describe(ctx context.Context, tree, out string, epoch int64) (*evidence.SBOMSummary, []policy.Package, error) {
+	res, err := sbom.Generate(ctx, tree, sbom.Options{SourceDateEpoch: epoch, Name: "output"})
+	if err != nil {
+		return nil, nil, err
+	}
+	var files []string
+	for _, f := range []sbom.Format{sbom.SPDXJSON, sbom.CycloneDXJSON} {
+		doc, ok := res.Documents[f]
+		if !ok {
+			continue
+		}
+		if err := atomicfile.Write(filepath.Join(out, f.FileName()), doc, 0o644); err != nil {
+			return nil, nil, err
+		}
+		files = append(files, f.FileName())
+	}
+	pkgs := make([]policy.Package, len(res.Packages))
+	for i, p := range res.Packages {
+		pkgs[i] = policy.Package(p)
+	}
+	return res.Summary(files...), pkgs, nil
 }

@@ -115,9 +115,9 @@ func requireRuntimeRoot(t *testing.T) {
 	}
 }
 
-// waiveUnbuilt lets a test's build pass without trust material or an SBOM,
-// so that what it checks is the build itself.
-const waiveUnbuilt = "policy:\n  waive: [verified, sbom]\n"
+// waiveUnbuilt lets a test's build pass without trust material, so that
+// what it checks is the build itself.
+const waiveUnbuilt = "policy:\n  waive: [verified]\n"
 
 func readReport(t *testing.T, dir string) *evidence.Report {
 	t.Helper()
@@ -149,6 +149,14 @@ func TestBuildCommand(t *testing.T) {
 			if r.Decision != evidence.Pass || len(r.Runs) != 2 || r.Runs[0].OutputDigest == "" || r.Runs[0].OutputDigest != r.Runs[1].OutputDigest {
 				t.Fatalf("report: %+v", r)
 			}
+			if r.SBOM == nil || len(r.SBOM.Files) != 2 {
+				t.Errorf("SBOM summary %+v", r.SBOM)
+			}
+			for _, f := range []string{"sbom.spdx.json", "sbom.cdx.json"} {
+				if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+					t.Errorf("%s: %v", f, err)
+				}
+			}
 			if got, err := os.ReadFile(filepath.Join(out, "runs", "run-1", "out", "copy")); err != nil || string(got) != "hello\n" {
 				t.Errorf("output copy = %q, %v", got, err)
 			}
@@ -159,10 +167,16 @@ func TestBuildCommand(t *testing.T) {
 			if !strings.Contains(stderr, "run-1 | built 1700000000") || !strings.Contains(stderr, "PASS") || !strings.Contains(stderr, "not proven against a compromised builder") {
 				t.Errorf("stderr lacks the streamed output, the verdict or the note:\n%s", stderr)
 			}
-			// The same inputs give a byte-identical report; --json prints it.
+			// The same inputs give a byte-identical report and SBOMs; --json
+			// prints the report.
 			first, _ := os.ReadFile(filepath.Join(out, "report.json"))
+			firstSBOM, _ := os.ReadFile(filepath.Join(out, "sbom.spdx.json"))
 			stdout, stderr, code := run(t, "build", "-f", f, "--out", out, "--runtime", rt, "--cache", cache, "--json")
 			again, _ := os.ReadFile(filepath.Join(out, "report.json"))
+			againSBOM, _ := os.ReadFile(filepath.Join(out, "sbom.spdx.json"))
+			if !bytes.Equal(firstSBOM, againSBOM) {
+				t.Errorf("sbom.spdx.json changed between identical runs")
+			}
 			if code != 0 || !bytes.Equal(first, again) || stdout != string(again) {
 				t.Errorf("second run: exit %d, report changed %v, stdout is the report %v\n%s", code, !bytes.Equal(first, again), stdout == string(again), stderr)
 			}
