@@ -44,10 +44,13 @@ check-fmt: ## fail when gofmt would change a file
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
 .PHONY: lint
-lint: check-fmt vet ## gofmt, go vet and golangci-lint (errcheck, errorlint, gosec)
+lint: check-fmt vet ## gofmt, go vet, golangci-lint (errcheck, errorlint, gosec) and actionlint
 	@if command -v golangci-lint >/dev/null; then golangci-lint run --build-tags e2e ./...; \
 	elif [ "$$CI" = true ]; then echo "golangci-lint is not installed (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; exit 1; \
 	else echo "golangci-lint is not installed: skipped (install: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; fi
+	@if command -v actionlint >/dev/null; then actionlint examples/ci/github-workflow.yml; \
+	elif [ "$$CI" = true ]; then echo "actionlint is not installed (go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12)"; exit 1; \
+	else echo "actionlint is not installed: skipped (install: go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12)"; fi
 	@echo "govulncheck: skipped: its vulnerability database cannot be reached from this machine (no internet)"
 
 .PHONY: bench
@@ -55,7 +58,7 @@ bench: ## the benchmark script: buildguard against its peers, as ratios (see doc
 	scripts/bench.sh
 
 .PHONY: demo
-demo: build ## the main job on the bundled example (examples/hello), against a registry on loopback
+demo: build ## the guarded build of examples/hello with clean and compromised builders (as root; see docs/demo.md)
 	$(GO) run ./internal/cmd/demo --buildguard $(BIN)
 
 .PHONY: clean
