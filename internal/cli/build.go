@@ -3,10 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
+	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -36,6 +35,9 @@ type BuildOptions struct {
 	// Jobs bounds builds and verifications at once; 0 means the core count.
 	Jobs      int
 	NoPublish bool
+	// SigningKey is a cosign key file (password in $COSIGN_PASSWORD) or an
+	// unencrypted PKCS#8 PEM; set, provenance.json and vsa.json are signed.
+	SigningKey string
 	JSON      bool
 	Quiet     bool
 	// Trust holds the trust flags; set ones replace buildguard.yaml's trust
@@ -104,9 +106,18 @@ supported yet.
 The evidence directory (--out, default .buildguard): report.json (the
 decision, byte-identical for the same inputs), timings.json, decision.md,
 logs/run-N.log, diff/, runs/run-N/out (each run's output), and the output's
-SBOMs (sbom.spdx.json, sbom.cdx.json; byte-identical for the same inputs).
-Not yet in this version: signed attestations and publishing; publish.image
-is reported and nothing is pushed.`,
+SBOMs (sbom.spdx.json, sbom.cdx.json; byte-identical for the same inputs),
+and the in-toto statements provenance.json (SLSA Provenance v1) and
+vsa.json (SLSA VSA v1, the decision), byte-identical for the same inputs,
+written whatever the decision. With --signing-key they are signed as
+Sigstore bundles beside them (provenance.sigstore.json, vsa.sigstore.json).
+
+On pass only, with publish.image set and without --no-publish, the control
+run's output is pushed: as an image layered on the pinned base when base is
+set, else as an OCI artifact; the SBOMs, statements and bundles are attached
+as OCI referrers (with the sha256-<hex> tag fallback where the registry has
+no referrers API), and the pushed digest is printed and recorded in
+report.json. On fail or error nothing is pushed. See docs/formats.md.`,
 		examples: `  # the guarded build of ./buildguard.yaml, trusting a cosign key
   buildguard build --key cosign.pub --trusted-root trusted_root.json
 
@@ -122,7 +133,8 @@ is reported and nothing is pushed.`,
 			fs.StringVar(&o.Runtime, "runtime", "", "OCI runtime `NAME`: auto (crun, then runc), crun or runc; replaces builder.runtime")
 			fs.StringVar(&o.Cache, "cache", "", "rootfs cache `DIR` (default $XDG_CACHE_HOME/buildguard/rootfs)")
 			fs.IntVar(&o.Jobs, "jobs", 0, "`N` builds and verifications at once (0: the core count)")
-			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision (this version never pushes)")
+			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision")
+			fs.StringVar(&o.SigningKey, "signing-key", "", "sign the statements with the key `FILE` (cosign key, password in $COSIGN_PASSWORD, or PKCS#8 PEM)")
 			o.Trust.AddFlags(fs)
 			fs.BoolVar(&o.JSON, "json", false, "print report.json on standard output")
 			fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the verdict and problems")
@@ -148,9 +160,14 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 	opts := guard.Options{
 		Config: cfg, Out: o.Out, Verifier: verifier, Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs,
 		Remote:   append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, o.remote...),
-		Describe: sbomDescriber{},
+		Describe: sbomDescriber{}, NoPublish: o.NoPublish,
 	}
-	if !o.Quiet && !o.JSON {
+	switch {
+	case o.Quiet || o.JSON:
+	case isTerminal(io.Err):
+		p := newTTYProgress(io.Err)
+		opts.Stream, opts.Progress = p, p
+	default:
 		opts.Stream = io.Err
 		opts.Progress = &lineProgress{w: io.Err}
 	}
@@ -158,6 +175,7 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 	if res == nil {
 		return err
 	}
+	appendStepSummary(o.Out)
 	if o.JSON {
 		data, merr := res.Report.Marshal()
 		if merr != nil {
@@ -168,6 +186,9 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 		}
 	} else {
 		printVerdict(io, o, res.Report)
+		if p := res.Report.Published; p != nil {
+			fmt.Fprintf(io.Out, "%s@%s\n", p.Image, p.Digest)
+		}
 	}
 	if err != nil {
 		return exitcode.WithCode(exitcode.Incomplete, err)
@@ -228,20 +249,6 @@ func (o *BuildOptions) verifier(cfg *config.Config, warn func(string)) (*trust.V
 	return v, nil
 }
 
-// lineProgress prints a line as each stage ends: plain, timestamped lines
-// that read well in a CI log.
-type lineProgress struct{ w io.Writer }
-
-func (p *lineProgress) Start(string) {}
-
-func (p *lineProgress) Done(stage string, d time.Duration, err error) {
-	status := "done"
-	if err != nil {
-		status = "FAILED: " + err.Error()
-	}
-	fmt.Fprintf(p.w, "%s buildguard %-8s %s (%s)\n", time.Now().UTC().Format("15:04:05"), stage, status, d.Round(time.Millisecond))
-}
-
 // printVerdict ends a build with the one-line verdict, what failed, and
 // where the evidence is.
 func printVerdict(io IO, o *BuildOptions, r *evidence.Report) {
@@ -295,4 +302,27 @@ func (sbomDescriber) Describe(ctx context.Context, tree, out string, epoch int64
 		pkgs[i] = policy.Package(p)
 	}
 	return res.Summary(files...), pkgs, nil
+}
+
+// appendStepSummary appends decision.md to $GITHUB_STEP_SUMMARY when a
+// GitHub Actions job provides one. A failure to do so does not change the
+// decision, so it is only reported.
+func appendStepSummary(out string) {
+	path := os.Getenv("GITHUB_STEP_SUMMARY")
+	if path == "" {
+		return
+	}
+	md, err := os.ReadFile(filepath.Join(out, "decision.md"))
+	if err != nil {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644) //nolint:gosec // the path GitHub Actions gives the job
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "warning: $GITHUB_STEP_SUMMARY: %v\n", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.Write(append(md, '\n')); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: $GITHUB_STEP_SUMMARY: %v\n", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -233,5 +235,36 @@ func TestBuildHelpNamesRuntimeOrder(t *testing.T) {
 	out, _, code := run(t, "build", "--help")
 	if code != 0 || !strings.Contains(out, "auto tries crun, then runc") {
 		t.Errorf("exit %d, help does not give the runtime order:\n%s", code, out)
+	}
+}
+
+func TestStepSummary(t *testing.T) {
+	out := t.TempDir()
+	if err := os.WriteFile(filepath.Join(out, "decision.md"), []byte("🟢 **buildguard: pass**\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	if err := os.WriteFile(summary, []byte("earlier step\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	appendStepSummary(out)
+	got, _ := os.ReadFile(summary)
+	if string(got) != "earlier step\n🟢 **buildguard: pass**\n\n" {
+		t.Errorf("summary = %q", got)
+	}
+}
+
+func TestTTYProgressKeepsTheLastLine(t *testing.T) {
+	var buf bytes.Buffer
+	p := newTTYProgress(&buf)
+	p.Start("build")
+	fmt.Fprint(p, "compiling a\ncompiling b\npartial")
+	p.mu.Lock()
+	tail := p.tail
+	p.mu.Unlock()
+	p.Done("build", time.Second, nil)
+	if tail != "compiling b" || !strings.Contains(buf.String(), "✓ build") {
+		t.Errorf("tail %q, output %q", tail, buf.String())
 	}
 }
