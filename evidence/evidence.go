@@ -1,8 +1,8 @@
 // Package evidence is the record every stage of a guarded build adds to,
 // and that becomes the evidence directory: report.json (byte-identical for
 // the same inputs and SOURCE_DATE_EPOCH), timings.json (durations, kept
-// apart so the report stays stable) and decision.md (the summary for a CI
-// step).
+// apart so the report stays stable), decision.md (the summary for a CI
+// step) and report.html (the page for a person).
 //
 // Stages fill in plain data; only the policy package sets the decision.
 package evidence
@@ -249,8 +249,12 @@ func Parse(data []byte) (*Report, error) {
 }
 
 // Write writes the evidence directory: report.json, timings.json (when t is
-// not nil) and decision.md, each atomically.
+// not nil), decision.md and report.html, each atomically.
 func Write(dir string, r *Report, t *Timings) error {
+	return write(dir, r, t, nil)
+}
+
+func write(dir string, r *Report, t *Timings, diffs map[string][]byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating evidence directory: %w", err)
 	}
@@ -258,10 +262,14 @@ func Write(dir string, r *Report, t *Timings) error {
 	if err != nil {
 		return err
 	}
+	page, err := RenderHTML(r, t, diffs)
+	if err != nil {
+		return err
+	}
 	files := []struct {
 		name string
 		data []byte
-	}{{"report.json", report}, {"decision.md", []byte(r.Markdown())}}
+	}{{"report.json", report}, {"decision.md", []byte(r.Markdown())}, {"report.html", page}}
 	if t != nil {
 		tj, err := json.MarshalIndent(t, "", "  ")
 		if err != nil {

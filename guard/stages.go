@@ -162,5 +162,5 @@ func (g *run) write() error {
 			return err
 		}
 	}
-	return evidence.Write(g.opts.Out, g.report, g.timings)
+	return evidence.WriteWithDiffs(g.opts.Out, g.report, g.timings, g.diffs)
 }

@@ -31,6 +31,7 @@ var installHints = map[string]string{
 	"busybox":         "apt-get install -y busybox-static",
 	"posix":           "go install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@v2.3.0",
 	"cosign":          "go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
+	"chromium":        "apt-get install -y chromium",
 }
 
 // InstallHint returns how to install tool, e.g. "install it with apt-get
