@@ -214,9 +214,9 @@ func run(ctx context.Context, bin, example string) (err error) {
 	fmt.Printf("  1. clean builder + independent builder:       PASS (exit 0)\n")
 	fmt.Printf("  2. compromised builder + independent builder: FAIL (exit 1), diverse-agree:\n")
 	fmt.Printf("       compromised builder %s\n       independent builder %s\n", cd, id)
-	fmt.Printf("Evidence, kept in %s (the HTML report is not built yet):\n", evidence)
+	fmt.Printf("Evidence, kept in %s (open report.html in a browser):\n", evidence)
 	for _, dir := range []string{clean, compromised} {
-		fmt.Printf("  %s\n  %s\n", filepath.Join(dir, "report.json"), filepath.Join(dir, "decision.md"))
+		fmt.Printf("  %s\n  %s\n  %s\n", filepath.Join(dir, "report.html"), filepath.Join(dir, "report.json"), filepath.Join(dir, "decision.md"))
 	}
 	fmt.Printf("Nothing was published: this version of buildguard does not push.\n")
 	fmt.Printf("The registry and the Rekor log are stopped and the rest of the demo's files removed; remove the evidence with: rm -rf %s\n", evidence)
