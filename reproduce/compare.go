@@ -17,6 +17,8 @@ type Difference struct {
 	Changed []string `json:"changed,omitempty"`
 	// Explanations say how each changed file differs (capped).
 	Explanations []*Explanation `json:"explanations,omitempty"`
+	// Diffoscope is diffoscope's report, when it was asked for.
+	Diffoscope string `json:"diffoscope,omitempty"`
 }
 
 // Same reports whether the trees are identical.

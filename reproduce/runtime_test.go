@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -213,5 +214,78 @@ func TestRealCompromisedBuilderIsCaughtByTheDiverseBuilder(t *testing.T) {
 	}
 	if len(m.Explanations) != 1 || !strings.Contains(m.Explanations[0].Diff, "-PAYLOAD: mine crypto") {
 		t.Errorf("the payload is not shown: %+v", m.Explanations)
+	}
+}
+
+func TestRealWallClockOutputIsNondeterministic(t *testing.T) {
+	e := newSandbox(t)
+	img := e.push(t, "busybox", busyboxImage(t, nil))
+	// /proc/uptime ticks every 10 ms: a stand-in for a build that stamps
+	// the time it ran.
+	out := e.reproduce(t, img, []string{"sh", "-c", "cat /proc/uptime > /out/built-at"})
+	if len(out.Mismatches) != 1 || out.Mismatches[0].Kind != KindNondeterministic || strings.Join(out.Mismatches[0].Changed, ",") != "built-at" {
+		t.Fatalf("mismatches: %+v", out.Mismatches)
+	}
+}
+
+// A Go program built by the same Go release in two different builder
+// images (different digests) gives the same bits: what makes the diverse
+// builder check usable for real Go projects.
+func TestRealGoProgramAgreesAcrossBuilderImages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go program four times in the sandbox")
+	}
+	e := newSandbox(t)
+	goroot, err := testimage.HostGoRoot()
+	if err != nil {
+		t.Skipf("no Go toolchain on this host to put in a builder image: %v", err)
+	}
+	tc, err := testimage.NewToolchain(goroot, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := testimage.StaticBusybox("/bin/busybox")
+	if err != nil {
+		harness.Require(t, "busybox")
+		t.Fatal(err)
+	}
+	mk := func(name string, files map[string]string) string {
+		img, err := testimage.GoBuilder{Toolchain: tc, Busybox: bb, Files: files}.Image()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.push(t, name, img)
+	}
+	main := mk("go-builder", nil)
+	other := mk("go-builder-independent", map[string]string{"etc/vendor": "another vendor\n"})
+	src := t.TempDir()
+	for name, content := range map[string]string{
+		"go.mod":  "module example.com/hello\n\ngo 1.26\n",
+		"main.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
+		return builder.Build(ctx, image, e.cache, s)
+	})
+	base := builder.Step{
+		Command: []string{"go", "build", "-trimpath", "-ldflags=-buildid=", "-o", "/out/hello", "."},
+		Source:  src, SourceDateEpoch: 1700000000, Timeout: 5 * time.Minute,
+		Env: map[string]string{"CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod"},
+	}
+	out, err := Reproduce(context.Background(), b, base, Options{
+		Image: main, Diverse: []string{other}, Runs: 2, Variations: []string{VarPath, VarTimezone, VarUmask, VarUID},
+		Jobs: 2, Dir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Mismatches) != 0 {
+		t.Fatalf("mismatches: %+v", out.Mismatches)
+	}
+	if out.Runs[0].Result.Image == out.Runs[2].Result.Image {
+		t.Errorf("the two builder images have the same digest")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -15,11 +16,13 @@ import (
 
 // DiffOptions are the flags of `buildguard diff`.
 type DiffOptions struct {
-	JSON      bool
-	Quiet     bool
-	MaxFiles  int
-	DiffLines int
-	A, B      string
+	JSON       bool
+	Quiet      bool
+	MaxFiles   int
+	DiffLines  int
+	Diffoscope bool
+	Timeout    time.Duration
+	A, B       string
 }
 
 // Validate checks the arguments before anything is read.
@@ -38,6 +41,9 @@ func (o *DiffOptions) Validate() error {
 	}
 	if o.JSON && o.Quiet {
 		return exitcode.UsageErrorf("--json and --quiet contradict each other")
+	}
+	if o.Timeout <= 0 {
+		return exitcode.UsageErrorf("--diffoscope-timeout must be positive")
 	}
 	return nil
 }
@@ -66,6 +72,8 @@ Exit 0 when the trees are identical, 1 when they differ.`,
 			fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the differing paths")
 			fs.IntVar(&o.MaxFiles, "max-files", reproduce.DefaultLimits.MaxItems, "explain at most `N` changed files")
 			fs.IntVar(&o.DiffLines, "diff-lines", reproduce.DefaultLimits.MaxDiffLines, "cap each unified diff at `N` lines")
+			fs.BoolVar(&o.Diffoscope, "diffoscope", false, "when the trees differ, also run diffoscope (if installed) and attach its report")
+			fs.DurationVar(&o.Timeout, "diffoscope-timeout", 5*time.Minute, "stop diffoscope after `D`")
 			return func(ctx context.Context, args []string, io IO) error {
 				if len(args) != 2 {
 					return exitcode.UsageErrorf("diff takes two directories, got %d argument(s) (run: buildguard diff --help)", len(args))
@@ -85,6 +93,11 @@ func runDiff(ctx context.Context, o *DiffOptions, io IO) error {
 	if err != nil {
 		return err
 	}
+	if o.Diffoscope && !d.Same() {
+		if d.Diffoscope, err = reproduce.Diffoscope(ctx, o.A, o.B, o.Timeout); err != nil {
+			return exitcode.WithCode(exitcode.Incomplete, err)
+		}
+	}
 	switch {
 	case o.JSON:
 		if err := writeJSON(io.Out, d); err != nil {
@@ -96,6 +109,9 @@ func runDiff(ctx context.Context, o *DiffOptions, io IO) error {
 		}
 	default:
 		printDifference(io.Out, d)
+		if d.Diffoscope != "" {
+			fmt.Fprintf(io.Out, "\ndiffoscope:\n%s", d.Diffoscope)
+		}
 	}
 	if d.Same() {
 		if !o.JSON && !o.Quiet {

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,5 +66,17 @@ func TestDiffUsage(t *testing.T) {
 		if _, _, code := run(t, args...); code != exitcode.Usage {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
+	}
+}
+
+func TestDiffWithDiffoscope(t *testing.T) {
+	if _, err := exec.LookPath("diffoscope"); err != nil {
+		t.Skip("diffoscope is not installed (apt-get install --no-install-recommends diffoscope)")
+	}
+	a := tree(t, map[string]string{"notes.txt": "alpha\n"})
+	b := tree(t, map[string]string{"notes.txt": "beta\n"})
+	out, _, code := run(t, "diff", "--diffoscope", a, b)
+	if code != exitcode.Fail || !strings.Contains(out, "diffoscope:") || !strings.Contains(out, "notes.txt") {
+		t.Errorf("exit %d\n%s", code, out)
 	}
 }
