@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/buildguard/buildguard/attest"
 	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/pin"
@@ -49,6 +50,11 @@ type Options struct {
 	// Describe, when set, makes the SBOM of the output (the sbom package
 	// does; tests may stand in). Nil leaves the report without one.
 	Describe Describer
+	// Signer, when set, signs provenance.json and vsa.json into Sigstore
+	// bundles beside them.
+	Signer *attest.Signer
+	// NoPublish keeps the output from being pushed even on pass.
+	NoPublish bool
 }
 
 // Progress receives stage events.
@@ -105,9 +111,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	err = g.pipeline(ctx)
 	if err != nil {
-		g.report.Decision = evidence.Error
-		g.report.Errors = append(g.report.Errors, err.Error())
+		g.fail(err)
 	}
+	err = g.finish(ctx, err)
 	if werr := g.stage(StageWrite, func() error { return g.write() }); werr != nil {
 		return g.result(), fmt.Errorf("writing the evidence: %w", werr)
 	}
@@ -122,8 +128,10 @@ type run struct {
 	timings *evidence.Timings
 	outcome *reproduce.Outcome
 	output  string
-	pkgs    []policy.Package
-	diffs   map[string][]byte
+	// statements are the attestations, once made.
+	statements *statements
+	pkgs       []policy.Package
+	diffs      map[string][]byte
 }
 
 func (g *run) result() *Result {
@@ -175,9 +183,6 @@ func (g *run) pipeline(ctx context.Context) error {
 
 func (g *run) decide(ctx context.Context) error {
 	return g.stage(StagePolicy, func() error {
-		if pub := g.cfg.Publish.Image; pub != "" {
-			g.report.Notes = append(g.report.Notes, fmt.Sprintf("publish.image %s: publishing is not built into this version of buildguard; nothing was pushed", pub))
-		}
 		g.pol.Decide(ctx, policy.Input{Report: g.report, Packages: g.pkgs, Config: g.cfg})
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/pflag"
 
+	"github.com/buildguard/buildguard/attest"
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
@@ -35,8 +36,11 @@ type BuildOptions struct {
 	// Jobs bounds builds and verifications at once; 0 means the core count.
 	Jobs      int
 	NoPublish bool
-	JSON      bool
-	Quiet     bool
+	// SigningKey is a cosign key file (password in $COSIGN_PASSWORD) or an
+	// unencrypted PKCS#8 PEM; set, provenance.json and vsa.json are signed.
+	SigningKey string
+	JSON       bool
+	Quiet      bool
 	// Trust holds the trust flags; set ones replace buildguard.yaml's trust
 	// section field by field (and --builder-id, --source-uri the policy's).
 	Trust TrustOptions
@@ -103,9 +107,18 @@ supported yet.
 The evidence directory (--out, default .buildguard): report.json (the
 decision, byte-identical for the same inputs), timings.json, decision.md,
 logs/run-N.log, diff/, runs/run-N/out (each run's output), and the output's
-SBOMs (sbom.spdx.json, sbom.cdx.json; byte-identical for the same inputs).
-Not yet in this version: signed attestations and publishing; publish.image
-is reported and nothing is pushed.`,
+SBOMs (sbom.spdx.json, sbom.cdx.json; byte-identical for the same inputs),
+and the in-toto statements provenance.json (SLSA Provenance v1) and
+vsa.json (SLSA VSA v1, the decision), byte-identical for the same inputs,
+written whatever the decision. With --signing-key they are signed as
+Sigstore bundles beside them (provenance.sigstore.json, vsa.sigstore.json).
+
+On pass only, with publish.image set and without --no-publish, the control
+run's output is pushed: as an image layered on the pinned base when base is
+set, else as an OCI artifact; the SBOMs, statements and bundles are attached
+as OCI referrers (with the sha256-<hex> tag fallback where the registry has
+no referrers API), and the pushed digest is printed and recorded in
+report.json. On fail or error nothing is pushed. See docs/formats.md.`,
 		examples: `  # the guarded build of ./buildguard.yaml, trusting a cosign key
   buildguard build --key cosign.pub --trusted-root trusted_root.json
 
@@ -121,7 +134,8 @@ is reported and nothing is pushed.`,
 			fs.StringVar(&o.Runtime, "runtime", "", "OCI runtime `NAME`: auto (crun, then runc), crun or runc; replaces builder.runtime")
 			fs.StringVar(&o.Cache, "cache", "", "rootfs cache `DIR` (default $XDG_CACHE_HOME/buildguard/rootfs)")
 			fs.IntVar(&o.Jobs, "jobs", 0, "`N` builds and verifications at once (0: the core count)")
-			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision (this version never pushes)")
+			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision")
+			fs.StringVar(&o.SigningKey, "signing-key", "", "sign the statements with the key `FILE` (cosign key, password in $COSIGN_PASSWORD, or PKCS#8 PEM)")
 			o.Trust.AddFlags(fs)
 			fs.BoolVar(&o.JSON, "json", false, "print report.json on standard output")
 			fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the verdict and problems")
@@ -144,10 +158,16 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 	if err != nil {
 		return err
 	}
+	var signer *attest.Signer
+	if o.SigningKey != "" {
+		if signer, err = attest.LoadSigner(o.SigningKey, []byte(os.Getenv("COSIGN_PASSWORD"))); err != nil {
+			return exitcode.WithCode(exitcode.Usage, err)
+		}
+	}
 	opts := guard.Options{
 		Config: cfg, Out: o.Out, Verifier: verifier, Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs,
 		Remote:   append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, o.remote...),
-		Describe: sbomDescriber{},
+		Describe: sbomDescriber{}, NoPublish: o.NoPublish, Signer: signer,
 	}
 	switch {
 	case o.Quiet || o.JSON:

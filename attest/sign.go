@@ -1,0 +1,202 @@
+package attest
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	"github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// maxKeyFile bounds a signing key file.
+const maxKeyFile = 64 << 10
+
+// The PEM types of a private key file: cosign's encrypted keys (both
+// spellings) and unencrypted PKCS#8.
+const (
+	pemCosign   = "ENCRYPTED COSIGN PRIVATE KEY"
+	pemSigstore = "ENCRYPTED SIGSTORE PRIVATE KEY"
+	pemPKCS8    = "PRIVATE KEY"
+)
+
+// Signer signs statements with a private key. It implements sigstore-go's
+// sign.Keypair.
+type Signer struct {
+	key  crypto.Signer
+	alg  signature.AlgorithmDetails
+	hint []byte
+}
+
+var _ sign.Keypair = (*Signer)(nil)
+
+// LoadSigner reads a signing key: a cosign key file (encrypted with
+// password, as `cosign generate-key-pair` writes it) or an unencrypted
+// PKCS#8 PEM, whose password must be empty.
+func LoadSigner(path string, password []byte) (*Signer, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	if fi.Size() > maxKeyFile {
+		return nil, fmt.Errorf("signing key %s: larger than %d bytes", path, maxKeyFile)
+	}
+	data, err := os.ReadFile(path) // #nosec G304 -- the key file the user named
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	s, err := ParseSigner(data, password)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSigner parses a signing key as LoadSigner reads it.
+func ParseSigner(data, password []byte) (*Signer, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("not a PEM file")
+	}
+	der := block.Bytes
+	switch block.Type {
+	case pemCosign, pemSigstore:
+		var err error
+		if der, err = encrypted.Decrypt(block.Bytes, password); err != nil {
+			return nil, fmt.Errorf("decrypting (is COSIGN_PASSWORD right?): %w", err)
+		}
+	case pemPKCS8:
+	default:
+		return nil, fmt.Errorf("PEM type %q: want a cosign key or an unencrypted PKCS#8 %q", block.Type, pemPKCS8)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing PKCS#8: %w", err)
+	}
+	return NewSigner(k)
+}
+
+// NewSigner returns the Signer of a private key: ECDSA P-256, P-384 or
+// P-521, RSA (2048 bits or more) or Ed25519.
+func NewSigner(k any) (*Signer, error) {
+	var details protocommon.PublicKeyDetails
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		switch k.Curve {
+		case elliptic.P256():
+			details = protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256
+		case elliptic.P384():
+			details = protocommon.PublicKeyDetails_PKIX_ECDSA_P384_SHA_384
+		case elliptic.P521():
+			details = protocommon.PublicKeyDetails_PKIX_ECDSA_P521_SHA_512
+		default:
+			return nil, errors.New("unsupported ECDSA curve")
+		}
+	case *rsa.PrivateKey:
+		switch bits := k.N.BitLen(); {
+		case bits >= 4096:
+			details = protocommon.PublicKeyDetails_PKIX_RSA_PKCS1V15_4096_SHA256
+		case bits >= 3072:
+			details = protocommon.PublicKeyDetails_PKIX_RSA_PKCS1V15_3072_SHA256
+		case bits >= 2048:
+			details = protocommon.PublicKeyDetails_PKIX_RSA_PKCS1V15_2048_SHA256
+		default:
+			return nil, fmt.Errorf("RSA key of %d bits: want 2048 or more", bits)
+		}
+	case ed25519.PrivateKey:
+		details = protocommon.PublicKeyDetails_PKIX_ED25519
+	default:
+		return nil, fmt.Errorf("unsupported key type %T", k)
+	}
+	alg, err := signature.GetAlgorithmDetails(details)
+	if err != nil {
+		return nil, err
+	}
+	cs, _ := k.(crypto.Signer) // every type above is one
+	der, err := x509.MarshalPKIXPublicKey(cs.Public())
+	if err != nil {
+		return nil, fmt.Errorf("encoding the public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return &Signer{key: cs, alg: alg, hint: []byte(base64.StdEncoding.EncodeToString(sum[:]))}, nil
+}
+
+// GetHashAlgorithm is the hash the signature is made over.
+func (s *Signer) GetHashAlgorithm() protocommon.HashAlgorithm { return s.alg.GetProtoHashType() }
+
+// GetSigningAlgorithm is the key's algorithm details.
+func (s *Signer) GetSigningAlgorithm() protocommon.PublicKeyDetails {
+	return s.alg.GetSignatureAlgorithm()
+}
+
+// GetHint is the base64 SHA-256 of the public key's PKIX DER encoding.
+func (s *Signer) GetHint() []byte { return s.hint }
+
+// GetKeyAlgorithm is ECDSA, RSA or ED25519.
+func (s *Signer) GetKeyAlgorithm() string {
+	switch s.alg.GetKeyType() {
+	case signature.ECDSA:
+		return "ECDSA"
+	case signature.RSA:
+		return "RSA"
+	case signature.ED25519:
+		return "ED25519"
+	}
+	return ""
+}
+
+// GetPublicKey is the public key.
+func (s *Signer) GetPublicKey() crypto.PublicKey { return s.key.Public() }
+
+// GetPublicKeyPem is the public key in PEM.
+func (s *Signer) GetPublicKeyPem() (string, error) {
+	b, err := cryptoutils.MarshalPublicKeyToPEM(s.key.Public())
+	return string(b), err
+}
+
+// SignData signs data, hashing it first unless the algorithm signs the
+// message itself (Ed25519); it returns the signature and what was signed.
+func (s *Signer) SignData(_ context.Context, data []byte) ([]byte, []byte, error) {
+	hf := s.alg.GetHashType()
+	msg := data
+	if hf != crypto.Hash(0) {
+		h := hf.New()
+		h.Write(data)
+		msg = h.Sum(nil)
+	}
+	sig, err := s.key.Sign(rand.Reader, msg, hf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing: %w", err)
+	}
+	return sig, msg, nil
+}
+
+// Sign wraps an encoded statement in a DSSE envelope signed by s and
+// returns the Sigstore bundle (v0.3, JSON). The bundle carries the public
+// key's hint, no certificate, and no transparency-log entry.
+func Sign(ctx context.Context, s *Signer, statement []byte) ([]byte, error) {
+	b, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: PayloadType}, s, sign.BundleOptions{Context: ctx})
+	if err != nil {
+		return nil, fmt.Errorf("signing the statement: %w", err)
+	}
+	data, err := protojson.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the bundle: %w", err)
+	}
+	return append(data, '\n'), nil
+}

@@ -1,0 +1,142 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/buildguard/buildguard/internal/harness"
+)
+
+// TestPublishScripts runs the testscript files in publish_scripts: the real
+// buildguard binary builds through crun and publishes to a real
+// distribution registry (Debian's docker-registry, which has no referrers
+// API, so attachments go through the sha256-<hex> tag fallback). Each
+// script has a registry of its own, so that its storage directory shows
+// exactly what that script pushed.
+func TestPublishScripts(t *testing.T) {
+	harness.Require(t, "docker-registry")
+	for _, tool := range []string{"crun", "busybox"} {
+		harness.Require(t, tool)
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("buildguard build needs root for crun")
+		}
+		t.Skip("buildguard build needs root for crun")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: "publish_scripts",
+		Setup: func(env *testscript.Env) error {
+			reg, err := harness.StartRegistry(t.Context(), filepath.Join(env.WorkDir, ".registry"))
+			if err != nil {
+				return err
+			}
+			env.Defer(reg.Stop)
+			env.Setenv("PATH", filepath.Dir(bgBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("REGISTRY", reg.Addr)
+			env.Setenv("REGISTRY_STORAGE", reg.StorageDir)
+			env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker"))
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"push-busybox":     pushBusybox,
+			"exit-code":        exitCode,
+			"envsubst":         envsubst,
+			"storage-snapshot": storageSnapshot,
+			"referrers":        referrers,
+			"gen-key":          genKey,
+		},
+	})
+}
+
+// storage-snapshot FILE: list every file and directory under the
+// registry's storage (path, size) into FILE, sorted: two snapshots are
+// equal only if nothing was written in between (no blob, no upload, no
+// manifest, no tag).
+func storageSnapshot(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: storage-snapshot FILE")
+	}
+	root := ts.Getenv("REGISTRY_STORAGE")
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		size := int64(0)
+		if info.Mode().IsRegular() {
+			size = info.Size()
+		}
+		lines = append(lines, fmt.Sprintf("%s %d", rel, size))
+		return nil
+	})
+	ts.Check(err)
+	sort.Strings(lines)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+}
+
+// referrers FILE N: the image FILE names (the NAME:TAG@DIGEST line that
+// buildguard build prints) has N referrers, as the registry lists them
+// (through the tag fallback on distribution 2.8).
+func referrers(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: referrers FILE N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	ref, dig, ok := strings.Cut(strings.TrimSpace(ts.ReadFile(args[0])), "@")
+	if !ok {
+		ts.Fatalf("%s: want NAME:TAG@DIGEST", args[0])
+	}
+	tag, err := name.NewTag(ref)
+	ts.Check(err)
+	idx, err := remote.Referrers(tag.Context().Digest(dig))
+	ts.Check(err)
+	im, err := idx.IndexManifest()
+	ts.Check(err)
+	for _, m := range im.Manifests {
+		ts.Logf("referrer %s %s %v", m.Digest, m.ArtifactType, m.Annotations)
+	}
+	if len(im.Manifests) != want {
+		ts.Fatalf("%s has %d referrers, want %d", dig, len(im.Manifests), want)
+	}
+}
+
+// gen-key KEY PUB: write a new ECDSA P-256 key as unencrypted PKCS#8 PEM
+// to KEY and its public key (PKIX PEM) to PUB.
+func genKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: gen-key KEY PUB")
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ts.Check(err)
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	ts.Check(err)
+	pub, err := x509.MarshalPKIXPublicKey(k.Public())
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644))
+}

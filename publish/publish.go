@@ -1,0 +1,268 @@
+// Package publish pushes a guarded build's output to a registry: an OCI
+// image with the output as one reproducible layer on the pinned base, or,
+// without a base, an OCI artifact of the output, and then the evidence
+// (SBOMs, provenance, VSA, their bundles) as OCI referrers of it. With the
+// same inputs and SOURCE_DATE_EPOCH the pushed digest is the same.
+//
+// Referrers go through the registry's referrers API, or, where the
+// registry has none (distribution 2.8), through the "sha256-<hex>" tag
+// fallback, as go-containerregistry's remote.Put does.
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/buildguard/buildguard/builder"
+)
+
+// The media types buildguard mints for what it publishes; docs/formats.md
+// lists them.
+const (
+	// OutputArtifactType is the artifactType of an output published
+	// without a base: one tar+gzip layer of the output tree.
+	OutputArtifactType = "application/vnd.buildguard.output.v1"
+	// AnnotationTitle names a blob (the OCI image spec's title).
+	AnnotationTitle = "org.opencontainers.image.title"
+	// AnnotationCreated is the manifests' creation time: SOURCE_DATE_EPOCH.
+	AnnotationCreated = "org.opencontainers.image.created"
+	// CreatedBy is the history entry of the output layer on a base.
+	CreatedBy = "buildguard build"
+)
+
+// Attachment is a document attached to the published output as a referrer:
+// an OCI artifact manifest with one blob.
+type Attachment struct {
+	// Name is the blob's title, e.g. "provenance.json".
+	Name string
+	// ArtifactType is the manifest's artifactType, e.g. an in-toto
+	// predicate's media type.
+	ArtifactType string
+	// MediaType is the blob's media type.
+	MediaType string
+	Data      []byte
+	// Annotations go into the manifest, and so into the referrers list.
+	Annotations map[string]string
+}
+
+// Options say what to publish where.
+type Options struct {
+	// Image is the destination, a tag (never a digest).
+	Image string
+	// Base, when set, is the pinned image (name@sha256:...) the output is
+	// layered on, for the platform linux and this machine's architecture
+	// when it is an index.
+	Base string
+	// Dir is the output tree and Manifest its manifest.
+	Dir      string
+	Manifest *builder.Manifest
+	// SourceDateEpoch sets every time in the layer and the config.
+	SourceDateEpoch int64
+	Attachments     []Attachment
+	// About, when set, is called with the pushed output's descriptor and
+	// returns more attachments, e.g. statements whose subject is the image.
+	About func(subject v1.Descriptor) ([]Attachment, error)
+	// Remote are registry options (authentication, transport).
+	Remote []remote.Option
+}
+
+// Result is what was pushed.
+type Result struct {
+	// Image is the destination as given; Digest the manifest's digest.
+	Image  string
+	Digest string
+	// Referrers are the attachments' manifest digests, in order.
+	Referrers []string
+}
+
+// Publish pushes the output and its attachments.
+func Publish(ctx context.Context, o Options) (*Result, error) {
+	if o.Manifest == nil || o.Dir == "" {
+		return nil, errors.New("publishing: no output")
+	}
+	tag, err := name.NewTag(o.Image, name.StrictValidation)
+	if err != nil {
+		return nil, fmt.Errorf("publish.image %q: want a tag: %w", o.Image, err)
+	}
+	ropts := append([]remote.Option{remote.WithContext(ctx)}, o.Remote...)
+	created := time.Unix(o.SourceDateEpoch, 0).UTC()
+	var subject v1.Descriptor
+	if o.Base != "" {
+		img, err := onBase(o, created, ropts)
+		if err != nil {
+			return nil, err
+		}
+		if err := remote.Write(tag, img, ropts...); err != nil {
+			return nil, fmt.Errorf("pushing %s: %w", tag, err)
+		}
+		d, err := partialDescriptor(img)
+		if err != nil {
+			return nil, err
+		}
+		subject = d
+	} else {
+		layer, err := Layer(o.Dir, o.Manifest, "", o.SourceDateEpoch, types.OCILayer)
+		if err != nil {
+			return nil, err
+		}
+		if subject, err = putArtifact(tag.Context(), &tag, Attachment{Name: "output.tar.gz", ArtifactType: OutputArtifactType}, layer, nil, created, ropts); err != nil {
+			return nil, err
+		}
+	}
+	subject.ArtifactType = ""
+	res := &Result{Image: o.Image, Digest: subject.Digest.String()}
+	atts := o.Attachments
+	if o.About != nil {
+		more, err := o.About(subject)
+		if err != nil {
+			return res, err
+		}
+		atts = append(append([]Attachment(nil), atts...), more...)
+	}
+	for _, a := range atts {
+		d, err := putArtifact(tag.Context(), nil, a, static.NewLayer(a.Data, types.MediaType(a.MediaType)), &subject, created, ropts)
+		if err != nil {
+			return res, fmt.Errorf("attaching %s: %w", a.Name, err)
+		}
+		res.Referrers = append(res.Referrers, d.Digest.String())
+	}
+	return res, nil
+}
+
+// onBase layers the output on the pinned base.
+func onBase(o Options, created time.Time, ropts []remote.Option) (v1.Image, error) {
+	ref, err := name.NewDigest(o.Base, name.StrictValidation)
+	if err != nil {
+		return nil, fmt.Errorf("base %q: want a pinned name@sha256:... reference: %w", o.Base, err)
+	}
+	base, err := remote.Image(ref, append(ropts, remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))...)
+	if err != nil {
+		return nil, fmt.Errorf("fetching base %s: %w", o.Base, err)
+	}
+	mt, err := base.MediaType()
+	if err != nil {
+		return nil, fmt.Errorf("base %s: %w", o.Base, err)
+	}
+	layerType := types.DockerLayer
+	if mt == types.OCIManifestSchema1 {
+		layerType = types.OCILayer
+	}
+	layer, err := Layer(o.Dir, o.Manifest, "", o.SourceDateEpoch, layerType)
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: CreatedBy}})
+	if err != nil {
+		return nil, fmt.Errorf("layering the output on %s: %w", o.Base, err)
+	}
+	if img, err = mutate.CreatedAt(img, v1.Time{Time: created}); err != nil {
+		return nil, fmt.Errorf("setting the creation time: %w", err)
+	}
+	return img, nil
+}
+
+func partialDescriptor(img v1.Image) (v1.Descriptor, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	sz, err := img.Size()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	return v1.Descriptor{MediaType: mt, Digest: d, Size: sz}, nil
+}
+
+// emptyConfig is the OCI empty descriptor's content.
+var emptyConfig = []byte("{}")
+
+// artifact is an OCI image manifest of an artifact.
+type artifact struct {
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     types.MediaType   `json:"mediaType"`
+	ArtifactType  string            `json:"artifactType"`
+	Config        v1.Descriptor     `json:"config"`
+	Layers        []v1.Descriptor   `json:"layers"`
+	Subject       *v1.Descriptor    `json:"subject,omitempty"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+}
+
+// rawManifest is a manifest to put as it is.
+type rawManifest []byte
+
+func (m rawManifest) RawManifest() ([]byte, error)        { return m, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+
+// putArtifact pushes one blob and an artifact manifest naming it into
+// repo, by tag when tag is set, else by digest.
+func putArtifact(repo name.Repository, tag *name.Tag, a Attachment, blob v1.Layer, subject *v1.Descriptor, created time.Time, ropts []remote.Option) (v1.Descriptor, error) {
+	title, artifactType := a.Name, a.ArtifactType
+	ann := map[string]string{AnnotationCreated: created.Format(time.RFC3339)}
+	for k, v := range a.Annotations {
+		ann[k] = v
+	}
+	cfg := static.NewLayer(emptyConfig, types.OCIEmptyJSON)
+	var descs []v1.Descriptor
+	for _, l := range []v1.Layer{cfg, blob} {
+		if err := remote.WriteLayer(repo, l, ropts...); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("pushing a blob of %s to %s: %w", title, repo, err)
+		}
+		d, err := layerDescriptor(l)
+		if err != nil {
+			return v1.Descriptor{}, err
+		}
+		descs = append(descs, d)
+	}
+	descs[1].Annotations = map[string]string{AnnotationTitle: title}
+	raw, err := json.Marshal(artifact{
+		SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: artifactType,
+		Config: descs[0], Layers: descs[1:], Subject: subject,
+		Annotations: ann,
+	})
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	h, sz, err := v1.SHA256(bytesReader(raw))
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	var target name.Reference = repo.Digest(h.String())
+	if tag != nil {
+		target = *tag
+	}
+	if err := remote.Put(target, rawManifest(raw), ropts...); err != nil {
+		return v1.Descriptor{}, fmt.Errorf("pushing the manifest of %s to %s: %w", title, repo, err)
+	}
+	return v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: sz, ArtifactType: artifactType}, nil
+}
+
+func layerDescriptor(l v1.Layer) (v1.Descriptor, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	sz, err := l.Size()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	mt, err := l.MediaType()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	return v1.Descriptor{MediaType: mt, Digest: d, Size: sz}, nil
+}

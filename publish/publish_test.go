@@ -1,0 +1,219 @@
+package publish_test
+
+import (
+	"archive/tar"
+	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/internal/testimage"
+	"github.com/buildguard/buildguard/publish"
+)
+
+const epoch = 1700000000
+
+// output makes an output tree and its manifest.
+func output(t *testing.T) (string, *builder.Manifest) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p, body := range map[string]string{"bin/app": "#!/bin/sh\necho hi\n", "README": "read me\n"} {
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(p, "bin/") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("bin/app", filepath.Join(dir, "app")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := builder.HashTree(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, m
+}
+
+func attachments() []publish.Attachment {
+	return []publish.Attachment{
+		{Name: "provenance.json", ArtifactType: "application/vnd.in-toto+json", MediaType: "application/vnd.in-toto+json", Data: []byte(`{"_type":"x"}`)},
+		{Name: "sbom.spdx.json", ArtifactType: "application/spdx+json", MediaType: "application/spdx+json", Data: []byte(`{"spdxVersion":"SPDX-2.3"}`)},
+	}
+}
+
+func startRegistry(t *testing.T, referrers bool) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(referrers), registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// TestPublishArtifactStable: without a base, the output is an OCI artifact;
+// publishing the same output twice (to two registries, and again to the
+// same) gives the same digest, and both attachments are listed by the
+// referrers API.
+func TestPublishArtifactStable(t *testing.T) {
+	dir, m := output(t)
+	var digests []string
+	for _, host := range []string{startRegistry(t, true), startRegistry(t, true)} {
+		for range 2 {
+			res, err := publish.Publish(t.Context(), publish.Options{Image: host + "/app:v1", Dir: dir, Manifest: m, SourceDateEpoch: epoch, Attachments: attachments()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			digests = append(digests, res.Digest)
+			if len(res.Referrers) != 2 {
+				t.Fatalf("referrers: %v", res.Referrers)
+			}
+		}
+		got, err := remote.Get(mustRef(t, host+"/app:v1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"artifactType":"` + publish.OutputArtifactType + `"`, `"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip"`, `"mediaType":"application/vnd.oci.empty.v1+json"`} {
+			if !strings.Contains(string(got.Manifest), want) {
+				t.Errorf("the artifact manifest lacks %s:\n%s", want, got.Manifest)
+			}
+		}
+		idx, err := remote.Referrers(mustDigest(t, host+"/app@"+digests[0]), remote.WithContext(t.Context()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(im.Manifests) != 2 {
+			t.Errorf("the registry lists %d referrers, want 2", len(im.Manifests))
+		}
+	}
+	for _, d := range digests[1:] {
+		if d != digests[0] {
+			t.Fatalf("digests differ: %v", digests)
+		}
+	}
+}
+
+// TestPublishOnBase: with a pinned base the output is one more layer, its
+// entries in path order with owner 0, SOURCE_DATE_EPOCH times and the
+// manifest's modes; the same inputs give the same digest; and on a
+// registry without the referrers API the attachments are found through
+// the sha256-<hex> tag fallback.
+func TestPublishOnBase(t *testing.T) {
+	host := startRegistry(t, false)
+	baseDigest, err := testimage.PushFiles(t.Context(), host+"/base:1", map[string]string{"etc/os-release": "ID=test\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, m := output(t)
+	opts := publish.Options{Image: host + "/app:v1", Base: host + "/base@" + baseDigest, Dir: dir, Manifest: m, SourceDateEpoch: epoch, Attachments: attachments()}
+	res, err := publish.Publish(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := publish.Publish(t.Context(), opts)
+	if err != nil || again.Digest != res.Digest {
+		t.Fatalf("second publish: %v %v, want %s", again, err, res.Digest)
+	}
+	img, err := remote.Image(mustRef(t, host+"/app:v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 2 {
+		t.Fatalf("layers: %d %v", len(layers), err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil || cf.Created.Unix() != epoch {
+		t.Errorf("config created %v %v", cf.Created, err)
+	}
+	checkLayer(t, layers[1])
+
+	fallback := host + "/app:" + strings.Replace(res.Digest, ":", "-", 1)
+	idx, err := remote.Index(mustRef(t, fallback))
+	if err != nil {
+		t.Fatalf("the fallback tag %s: %v", fallback, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) != 2 {
+		t.Fatalf("fallback index: %v %v", im, err)
+	}
+}
+
+func checkLayer(t *testing.T, l v1.Layer) {
+	t.Helper()
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	var got []string
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.ModTime.Unix() != epoch || h.Uid != 0 || h.Gid != 0 || h.Uname != "" {
+			t.Errorf("%s: time %v owner %d:%d %q", h.Name, h.ModTime, h.Uid, h.Gid, h.Uname)
+		}
+		got = append(got, h.Name+" "+os.FileMode(h.Mode).String())
+	}
+	want := "README -rw-r--r--,app -rwxrwxrwx,bin/ -rwxr-xr-x,bin/app -rwxr-xr-x"
+	if strings.Join(got, ",") != want {
+		t.Errorf("layer entries:\n got %s\nwant %s", strings.Join(got, ","), want)
+	}
+}
+
+// TestPublishRefusesATamperedOutput: a file changed after it was hashed is
+// not published.
+func TestPublishRefusesATamperedOutput(t *testing.T) {
+	host := startRegistry(t, true)
+	dir, m := output(t)
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("READ ME\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := publish.Publish(t.Context(), publish.Options{Image: host + "/app:v1", Dir: dir, Manifest: m, SourceDateEpoch: epoch})
+	if err == nil || !strings.Contains(err.Error(), "README") {
+		t.Fatalf("published a tampered output: %v", err)
+	}
+	if _, err := remote.Head(mustRef(t, host+"/app:v1")); err == nil {
+		t.Error("the tag exists")
+	}
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func mustDigest(t *testing.T, s string) name.Digest {
+	t.Helper()
+	d, err := name.NewDigest(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
