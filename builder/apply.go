@@ -123,6 +123,11 @@ func (a *applier) applyLayer(ctx context.Context, i int, l v1.Layer) error {
 			if serr == nil && (hr.eof || hr.n == size) && hr.digest() != want {
 				return lerr(entry, &DigestMismatchError{Want: want, Got: hr.digest()})
 			}
+			if serr == nil && !hr.eof && hr.n < size {
+				// The stream broke off: say so, rather than leave a bare
+				// "unexpected EOF" that reads like a bad entry.
+				return lerr(entry, fmt.Errorf("layer stream cut off after %d of %d bytes: %w", hr.n, size, err))
+			}
 		}
 		return lerr(entry, err)
 	}

@@ -99,6 +99,24 @@ func (e *LimitError) Error() string {
 // Is matches ErrLimit.
 func (e *LimitError) Is(target error) bool { return target == ErrLimit }
 
+// ConfigLimitError is an image whose config is larger than
+// pin.MaxConfigSize: refused before it is read, a fail decision (exit 1).
+type ConfigLimitError struct {
+	Ref string
+	Err error
+}
+
+func (e *ConfigLimitError) Error() string { return fmt.Sprintf("image %q: %v", e.Ref, e.Err) }
+
+// Unwrap returns the cause.
+func (e *ConfigLimitError) Unwrap() error { return e.Err }
+
+// Is matches ErrLimit.
+func (e *ConfigLimitError) Is(target error) bool { return target == ErrLimit }
+
+// ExitCode is 1: the image's content is refused.
+func (e *ConfigLimitError) ExitCode() int { return exitFail }
+
 // DigestMismatchError is a layer whose compressed bytes do not hash to the
 // digest the manifest names: the registry (or whatever served the bytes)
 // served something else.

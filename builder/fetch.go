@@ -64,16 +64,28 @@ func Fetch(ctx context.Context, ref string, opts ...remote.Option) (v1.Image, er
 		if err != nil {
 			return nil, fmt.Errorf("fetching %s image %s of %q: %w", pin.PlatformString(Platform()), h, ref, err)
 		}
-		return img, nil
+		return checkConfig(ref, img)
 	case desc.MediaType.IsImage():
 		img, err := desc.Image()
 		if err != nil {
 			return nil, fmt.Errorf("fetching image %q: %w", ref, err)
 		}
-		return img, nil
+		return checkConfig(ref, img)
 	default:
 		return nil, &RefError{Ref: ref, Err: fmt.Errorf("media type %q is neither an image nor an index", desc.MediaType)}
 	}
+}
+
+// checkConfig refuses img when its manifest declares a config larger than
+// pin.MaxConfigSize, before anything reads the config.
+func checkConfig(ref string, img v1.Image) (v1.Image, error) {
+	if _, err := img.Manifest(); err != nil {
+		return nil, fmt.Errorf("fetching image %q: %w", ref, err)
+	}
+	if err := pin.CheckConfigSize(img); err != nil {
+		return nil, &ConfigLimitError{Ref: ref, Err: err}
+	}
+	return img, nil
 }
 
 // pickPlatform returns the digest of the first image of idx for want (same OS

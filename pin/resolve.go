@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"sort"
 	"strings"
@@ -21,6 +23,12 @@ import (
 
 // maxPlatforms bounds the manifests of one index.
 const maxPlatforms = 256
+
+// MaxConfigSize bounds an image's config blob, as its manifest declares it,
+// checked before the config is read (go-containerregistry reads a config
+// whole, up to whatever size the manifest declares). Real configs are tens
+// of kilobytes.
+const MaxConfigSize = 1 << 20
 
 // Resolved is what a registry serves for a reference now.
 type Resolved struct {
@@ -215,7 +223,7 @@ func resolveOne(ref name.Reference, opts []remote.Option, platforms bool) (*Reso
 			return nil, fmt.Errorf("parsing index %s: %w", digest, err)
 		}
 		if len(im.Manifests) > maxPlatforms {
-			return nil, fmt.Errorf("index %s lists %d manifests, more than %d", digest, len(im.Manifests), maxPlatforms)
+			return nil, fmt.Errorf("index %s lists %d manifests, more than the limit of %d", digest, len(im.Manifests), maxPlatforms)
 		}
 		for _, m := range im.Manifests {
 			if m.Platform == nil || m.Platform.OS == "unknown" || m.Platform.OS == "" {
@@ -236,6 +244,9 @@ func resolveOne(ref name.Reference, opts []remote.Option, platforms bool) (*Reso
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckConfigSize(img); err != nil {
+		return nil, err
+	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading the image config: %w", err)
@@ -245,6 +256,19 @@ func resolveOne(ref name.Reference, opts []remote.Option, platforms bool) (*Reso
 		res.Platforms[PlatformString(*p)] = digest
 	}
 	return res, nil
+}
+
+// CheckConfigSize refuses an image whose manifest declares a config larger
+// than MaxConfigSize.
+func CheckConfigSize(img v1.Image) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return err
+	}
+	if m.Config.Size > MaxConfigSize || int64(len(m.Config.Data)) > MaxConfigSize {
+		return fmt.Errorf("image config %s is %d bytes, more than the limit of %d", m.Config.Digest, m.Config.Size, MaxConfigSize)
+	}
+	return nil
 }
 
 // PlatformString spells a platform as "os/arch[/variant]".
@@ -271,7 +295,23 @@ func classify(ref Ref, err error) error {
 			return &ResolveError{Ref: ref.Text, Key: ref.Key(), code: 3, Err: fmt.Errorf("the registry refused access (log in with `docker login %s` or a credential helper): %w", registryOf(ref), err)}
 		}
 	}
+	if !unreachable(err) {
+		// The registry answered, with something resolution refuses (a
+		// digest that does not match, a limit exceeded): do not send the
+		// user looking for a network problem.
+		return &ResolveError{Ref: ref.Text, Key: ref.Key(), code: 3, Err: fmt.Errorf("refusing what %s served: %w", registryOf(ref), err)}
+	}
 	return &ResolveError{Ref: ref.Text, Key: ref.Key(), code: 3, Err: fmt.Errorf("could not ask the registry (is %s reachable?): %w", registryOf(ref), err)}
+}
+
+// unreachable reports whether err is a failure to get an answer: a network
+// error, an error status, or the context ending.
+func unreachable(err error) bool {
+	var terr *transport.Error
+	var uerr *url.Error
+	var nerr net.Error
+	return errors.As(err, &terr) || errors.As(err, &uerr) || errors.As(err, &nerr) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func hasCode(terr *transport.Error, codes ...transport.ErrorCode) bool {

@@ -170,7 +170,12 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 		}
 	}
 	for _, run := range r.Runs {
-		if run.ExitCode != 0 {
+		switch {
+		case run.ExitCode < 0:
+			// No status: the run was stopped (another run failed first)
+			// before its build exited.
+			add(CheckBuild, fmt.Sprintf("run %d did not finish (see %s)", run.Index, run.Log))
+		case run.ExitCode != 0:
 			add(CheckBuild, fmt.Sprintf("run %d in %s exited %d (see %s)", run.Index, run.Builder, run.ExitCode, run.Log))
 		}
 	}
