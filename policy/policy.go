@@ -197,7 +197,9 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 	case !diverse:
 		r.Notes = appendOnce(r.Notes, NotProvenNote)
 	}
-	if r.SBOM == nil {
+	if r.SBOM == nil && !slices.ContainsFunc(r.Runs, func(run evidence.Run) bool { return run.ExitCode != 0 }) {
+		// (When a build failed there is no output to describe: the build
+		// violation says so, and an SBOM violation would only repeat it.)
 		add(CheckSBOM, "no SBOM of the output was produced")
 	}
 
