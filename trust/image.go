@@ -276,7 +276,7 @@ func (v *Verifier) remoteOptions(ctx context.Context) []remote.Option {
 func (v *Verifier) baseRemoteOptions() []remote.Option {
 	limit := max(v.limits.MaxBundleBytes, v.limits.MaxManifestBytes) + 1<<20
 	return []remote.Option{
-		remote.WithTransport(&limitTransport{rt: v.transport, max: limit}),
+		remote.WithTransport(limitTransport(v.transport, limit)),
 		remote.WithAuthFromKeychain(v.keychain),
 		remote.WithUserAgent("buildguard"),
 	}

@@ -1,57 +1,16 @@
 package trust
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
+
+	"github.com/buildguard/buildguard/internal/httplimit"
 )
 
 // errTooLarge is a registry response or blob over its limit.
-var errTooLarge = errors.New("larger than the limit")
+var errTooLarge = httplimit.ErrTooLarge
 
 // limitTransport bounds every response body read from a registry, so that
 // no registry can make the verifier read without end.
-type limitTransport struct {
-	rt  http.RoundTripper
-	max int64
+func limitTransport(rt http.RoundTripper, limit int64) http.RoundTripper {
+	return &httplimit.Transport{RT: rt, Max: limit}
 }
-
-// RoundTrip implements http.RoundTripper.
-func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.rt.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.ContentLength > t.max {
-		_ = resp.Body.Close()
-		return nil, fmt.Errorf("%s %s: response of %d bytes: %w of %d", req.Method, req.URL.Redacted(), resp.ContentLength, errTooLarge, t.max)
-	}
-	resp.Body = &limitedBody{rc: resp.Body, left: t.max, what: req.URL.Redacted()}
-	return resp, nil
-}
-
-type limitedBody struct {
-	rc   io.ReadCloser
-	left int64
-	what string
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		var one [1]byte
-		n, err := b.rc.Read(one[:])
-		if n > 0 {
-			return 0, fmt.Errorf("response from %s: %w", b.what, errTooLarge)
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }

@@ -24,6 +24,8 @@ import (
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/buildguard/buildguard/internal/httplimit"
 )
 
 // MaxResponse bounds one response read from a log: a checkpoint, a tile
@@ -59,7 +61,7 @@ func New(tilesURL string, v note.Verifier, hc *http.Client) (*TileLog, error) {
 		hc = http.DefaultClient
 	}
 	bounded := *hc
-	bounded.Transport = &limitTransport{rt: hc.Transport, max: MaxResponse}
+	bounded.Transport = &httplimit.Transport{RT: hc.Transport, Max: MaxResponse}
 	f, err := client.NewHTTPFetcher(u, &bounded)
 	if err != nil {
 		return nil, fmt.Errorf("tiles fetcher for %q: %w", tilesURL, err)
