@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"unicode/utf8"
 )
 
@@ -223,4 +224,19 @@ func readBounded(path string, limit int64) ([]byte, int64, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit))
 	return data, st.Size(), err
+}
+
+// unionKeys returns the keys of a and b, each once, sorted.
+func unionKeys[A, B any](a map[string]A, b map[string]B) []string {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 )
 
 // explainGzip compares the gzip headers (a timestamp or file name in the
@@ -142,18 +141,7 @@ func readZip(b []byte, lim Limits) (map[string]archived, error) {
 // compareMembers reports members only in A or B, metadata that differs, and
 // explains the content of members that differ.
 func compareMembers(e *Explanation, ma, mb map[string]archived, lim Limits, depth int) {
-	names := map[string]bool{}
-	for n := range ma {
-		names[n] = true
-	}
-	for n := range mb {
-		names[n] = true
-	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
+	sorted := unionKeys(ma, mb)
 	for _, n := range sorted {
 		x, inA := ma[n]
 		y, inB := mb[n]

@@ -7,7 +7,6 @@ import (
 	"debug/elf"
 	"fmt"
 	"io"
-	"sort"
 )
 
 // explainELF names the sections that differ and, for Go binaries, the build
@@ -25,18 +24,7 @@ func explainELF(e *Explanation, a, b []byte, lim Limits) {
 	explainBuildInfo(e, a, b, lim)
 
 	sa, sb := sections(fa, lim), sections(fb, lim)
-	names := map[string]bool{}
-	for n := range sa {
-		names[n] = true
-	}
-	for n := range sb {
-		names[n] = true
-	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
+	sorted := unionKeys(sa, sb)
 	for _, n := range sorted {
 		x, inA := sa[n]
 		y, inB := sb[n]
@@ -118,18 +106,7 @@ func explainBuildInfo(e *Explanation, a, b []byte, lim Limits) {
 }
 
 func diffMaps(e *Explanation, lim Limits, what string, a, b map[string]string) {
-	keys := map[string]bool{}
-	for k := range a {
-		keys[k] = true
-	}
-	for k := range b {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
+	sorted := unionKeys(a, b)
 	for _, k := range sorted {
 		x, inA := a[k]
 		y, inB := b[k]

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	udiff "github.com/aymanbagabas/go-udiff"
@@ -61,18 +60,7 @@ func jsonDiff(path string, a, b any, out *[]string, limit int) {
 		if !ok {
 			break
 		}
-		keys := map[string]bool{}
-		for k := range ta {
-			keys[k] = true
-		}
-		for k := range tb {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
+		sorted := unionKeys(ta, tb)
 		for _, k := range sorted {
 			p := path + "." + k
 			va, inA := ta[k]
