@@ -37,6 +37,9 @@ func (e *RefError) ExitCode() int { return 2 }
 // maxRefLen bounds a reference; registries reject longer names anyway.
 const maxRefLen = 1024
 
+// maxRepoLen is the longest repository name the distribution spec allows.
+const maxRepoLen = 255
+
 // Ref is a parsed image reference that remembers how it was written.
 //
 // The parser fills in Docker's defaults (docker.io, library/, latest) only
@@ -88,6 +91,12 @@ func ParseRef(text string) (Ref, error) {
 	}
 	if r.Digest == "" {
 		r.repo = t.Context()
+	}
+	// The distribution spec bounds the repository name, Docker Hub's
+	// "library/" included; go-containerregistry checks that only for some
+	// forms, so a name could parse unpinned and fail once pinned.
+	if n := len(r.repo.RepositoryStr()); n > maxRepoLen {
+		return Ref{}, &RefError{Text: text, Err: fmt.Errorf("repository %q is %d characters, more than %d", r.repo.RepositoryStr()[:32]+"...", n, maxRepoLen)}
 	}
 	for _, c := range strings.Split(r.repo.RepositoryStr(), "/") {
 		if !pathComponentRE.MatchString(c) {

@@ -51,6 +51,7 @@ func TestParseRefMalformed(t *testing.T) {
 		"golang::1",
 		"-leading/dash",
 		strings.Repeat("a", 2000),
+		strings.Repeat("0", 248), // "library/" makes it 256: over the spec's 255, pinned or not
 	} {
 		_, err := ParseRef(text)
 		if err == nil {
