@@ -98,14 +98,27 @@ func ParseRef(text string) (Ref, error) {
 	if n := len(r.repo.RepositoryStr()); n > maxRepoLen {
 		return Ref{}, &RefError{Text: text, Err: fmt.Errorf("repository %q is %d characters, more than %d", r.repo.RepositoryStr()[:32]+"...", n, maxRepoLen)}
 	}
+	if reg := r.repo.RegistryStr(); !registryRE.MatchString(reg) {
+		return Ref{}, &RefError{Text: text, Err: fmt.Errorf("registry %q is not a host name or address with an optional port", reg)}
+	}
 	for _, c := range strings.Split(r.repo.RepositoryStr(), "/") {
 		if !pathComponentRE.MatchString(c) {
 			return Ref{}, &RefError{Text: text, Err: fmt.Errorf("repository path component %q is not lower-case letters and digits joined by '.', '_', '__' or '-'", c)}
 		}
 	}
 	r.Repo = canonicalRepo(r.repo)
+	if n := len(r.WithDigest(sha256Zero)); n > maxRefLen {
+		return Ref{}, &RefError{Text: text, Err: fmt.Errorf("pinned it would be %d bytes, longer than %d", n, maxRefLen)}
+	}
 	return r, nil
 }
+
+// sha256Zero stands for any sha256 digest when only the length matters.
+var sha256Zero = "sha256:" + strings.Repeat("0", 64)
+
+// registryRE is the distribution reference grammar for a registry: DNS
+// labels joined by dots, or a bracketed IPv6 address, with an optional port.
+var registryRE = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$`)
 
 // pathComponentRE is the distribution reference grammar for one component
 // of a repository path, stricter than go-containerregistry's parser.

@@ -52,6 +52,9 @@ func TestParseRefMalformed(t *testing.T) {
 		"-leading/dash",
 		strings.Repeat("a", 2000),
 		strings.Repeat("0", 248), // "library/" makes it 256: over the spec's 255, pinned or not
+		"\xe5\xfd.example/a:1",   // not a host name
+		"reg_istry.example/a:1",
+		"registry.example/" + strings.Repeat("a/", 480) + "a", // fits as written, too long once pinned
 	} {
 		_, err := ParseRef(text)
 		if err == nil {
