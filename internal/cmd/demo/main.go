@@ -218,7 +218,7 @@ func run(ctx context.Context, bin, example string) (err error) {
 	for _, dir := range []string{clean, compromised} {
 		fmt.Printf("  %s\n  %s\n  %s\n", filepath.Join(dir, "report.html"), filepath.Join(dir, "report.json"), filepath.Join(dir, "decision.md"))
 	}
-	fmt.Printf("Nothing was published: this version of buildguard does not push.\n")
+	fmt.Printf("Nothing was published: the example sets no publish.image.\n")
 	fmt.Printf("The registry and the Rekor log are stopped and the rest of the demo's files removed; remove the evidence with: rm -rf %s\n", evidence)
 	return nil
 }
