@@ -3,9 +3,6 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,14 +10,11 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/buildguard/buildguard/internal/harness"
+	"github.com/buildguard/buildguard/internal/testimage"
 )
 
 // TestBuildScripts runs the testscript files in build_scripts: the real
@@ -74,27 +68,9 @@ func pushBusybox(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	bin, err := harness.Lookup("busybox")
 	ts.Check(err)
-	bb, err := os.ReadFile(bin)
+	bb, err := testimage.StaticBusybox(bin)
 	ts.Check(err)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(h *tar.Header, body []byte) {
-		h.Size = int64(len(body))
-		ts.Check(tw.WriteHeader(h))
-		_, err := tw.Write(body)
-		ts.Check(err)
-	}
-	add(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
-	add(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755}, bb)
-	for _, a := range []string{"sh", "cat", "echo", "mkdir", "sleep", "touch", "nc", "env"} {
-		add(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
-	}
-	ts.Check(tw.Close())
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	ts.Check(err)
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	ts.Check(err)
-	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}})
+	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "mkdir", "sleep", "touch", "nc", "env"})
 	ts.Check(err)
 	ref, err := name.ParseReference(ts.Getenv("REGISTRY") + "/" + args[0])
 	ts.Check(err)

@@ -1,7 +1,6 @@
 package guard_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -22,11 +21,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/config"
@@ -34,6 +29,7 @@ import (
 	"github.com/buildguard/buildguard/guard"
 	"github.com/buildguard/buildguard/internal/exitcode"
 	"github.com/buildguard/buildguard/internal/harness"
+	"github.com/buildguard/buildguard/internal/testimage"
 )
 
 var fastRetry = remote.WithRetryBackoff(remote.Backoff{Duration: time.Millisecond, Factor: 2, Steps: 3})
@@ -78,39 +74,12 @@ func newFaultRegistry(t *testing.T) *faultRegistry {
 // PATH=/bin) to host and returns its pinned reference.
 func pushBusybox(t *testing.T, host string) string {
 	t.Helper()
-	bb, err := os.ReadFile(harness.Require(t, "busybox"))
+	bb, err := testimage.StaticBusybox(harness.Require(t, "busybox"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	write := func(h *tar.Header, body []byte) {
-		h.Size = int64(len(body))
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
-	write(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755}, bb)
-	for _, a := range []string{"sh", "cat", "echo", "sleep"} {
-		write(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "sleep"})
 	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}}); err != nil {
 		t.Fatal(err)
 	}
 	ref, err := name.ParseReference(host + "/team/busybox:1")

@@ -1,24 +1,20 @@
 package reproduce
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"debug/elf"
 	"io"
 	"log"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/internal/harness"
@@ -34,72 +30,28 @@ var applets = []string{"sh", "cat", "echo", "hostname", "date", "od", "head", "t
 // extra files (path -> content, mode 0755).
 func busyboxImage(t *testing.T, extra map[string]string) v1.Image {
 	t.Helper()
-	bb, err := os.ReadFile("/bin/busybox")
+	bb, err := testimage.StaticBusybox("/bin/busybox")
 	if err != nil {
 		harness.Require(t, "busybox")
-		t.Fatal(err)
+		t.Skipf("%v", err)
 	}
-	if f, err := elf.NewFile(bytes.NewReader(bb)); err != nil || hasInterp(f) {
-		t.Skip("/bin/busybox is not a static binary (apt-get install -y busybox-static)")
+	var files []testimage.Entry
+	for _, p := range slices.Sorted(maps.Keys(extra)) {
+		files = append(files, testimage.Entry{Name: p, Mode: 0o755, Body: []byte(extra[p])})
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(h *tar.Header, body []byte) {
-		h.Format = tar.FormatPAX
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
-	add(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))}, bb)
-	for _, a := range applets {
-		add(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox"}, nil)
-	}
-	for p, content := range extra {
-		add(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(content))}, []byte(content))
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", builder.Platform().Architecture
-	cf.Config.Env = []string{"PATH=/bin"}
-	img, err = mutate.ConfigFile(img, cf)
+	img, err := testimage.BusyboxImage(bb, applets, files...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return img
 }
 
-func hasInterp(f *elf.File) bool {
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return true
-		}
-	}
-	return false
-}
-
 type sandboxEnv struct {
 	host  string
 	cache *builder.Cache
 	src   string
+	// jobs is how many builds run at once; 0 means 2.
+	jobs int
 }
 
 // newSandbox checks for root and a runtime, and starts a registry.
@@ -135,7 +87,11 @@ func (e *sandboxEnv) reproduce(t *testing.T, image string, command []string, div
 		return builder.Build(ctx, image, e.cache, s)
 	})
 	base := builder.Step{Command: command, Source: e.src, SourceDateEpoch: 1700000000}
-	out, err := Reproduce(context.Background(), b, base, Options{Image: image, Diverse: diverse, Runs: 2, Variations: AllVariations(), Jobs: 2, Dir: t.TempDir()})
+	jobs := e.jobs
+	if jobs == 0 {
+		jobs = 2
+	}
+	out, err := Reproduce(context.Background(), b, base, Options{Image: image, Diverse: diverse, Runs: 2, Variations: AllVariations(), Jobs: jobs, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +177,9 @@ func TestRealWallClockOutputIsNondeterministic(t *testing.T) {
 	e := newSandbox(t)
 	img := e.push(t, "busybox", busyboxImage(t, nil))
 	// /proc/uptime ticks every 10 ms: a stand-in for a build that stamps
-	// the time it ran.
+	// the time it ran. The runs go one after another: two started at once
+	// can read the same tick.
+	e.jobs = 1
 	out := e.reproduce(t, img, []string{"sh", "-c", "cat /proc/uptime > /out/built-at"})
 	if len(out.Mismatches) != 1 || out.Mismatches[0].Kind != KindNondeterministic || strings.Join(out.Mismatches[0].Changed, ",") != "built-at" {
 		t.Fatalf("mismatches: %+v", out.Mismatches)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -16,55 +15,24 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/internal/exitcode"
 	"github.com/buildguard/buildguard/internal/harness"
+	"github.com/buildguard/buildguard/internal/testimage"
 )
 
 // busyboxBuilder pushes a busybox builder image (Debian's busybox-static,
 // PATH=/bin) to a registry on loopback and returns its pinned reference.
 func busyboxBuilder(t *testing.T) string {
 	t.Helper()
-	bb, err := os.ReadFile(harness.Require(t, "busybox"))
+	bb, err := testimage.StaticBusybox(harness.Require(t, "busybox"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	write := func(h *tar.Header, body []byte) {
-		h.Size = int64(len(body))
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
-	write(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755}, bb)
-	for _, a := range []string{"sh", "cat", "echo", "sleep"} {
-		write(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}})
+	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "sleep"})
 	if err != nil {
 		t.Fatal(err)
 	}

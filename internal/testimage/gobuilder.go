@@ -334,6 +334,38 @@ type GoBuilder struct {
 	Payload string
 }
 
+// BusyboxLayer is a layer with the static busybox bb at /bin/busybox, a
+// link in /bin for each applet, and the extra entries.
+func BusyboxLayer(bb []byte, applets []string, extra ...Entry) (v1.Layer, error) {
+	ents := []Entry{{Name: "bin", Dir: true}, {Name: "bin/busybox", Mode: 0o755, Body: bb}}
+	for _, a := range applets {
+		ents = append(ents, Entry{Name: "bin/" + a, Link: "busybox"})
+	}
+	return Layer(append(ents, extra...))
+}
+
+// BusyboxImage is a one-layer linux image for this machine's architecture
+// holding BusyboxLayer(bb, applets, extra...), with PATH=/bin: the smallest
+// builder image a test can run a shell command in.
+func BusyboxImage(bb []byte, applets []string, extra ...Entry) (v1.Image, error) {
+	l, err := BusyboxLayer(bb, applets, extra...)
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Config.Env = []string{"PATH=/bin"}
+	return mutate.ConfigFile(img, cf)
+}
+
 // Image makes the image. Layers: busybox, the toolchain and, for a
 // compromised image, the wrapper.
 func (b GoBuilder) Image() (v1.Image, error) {
@@ -344,14 +376,11 @@ func (b GoBuilder) Image() (v1.Image, error) {
 	if applets == nil {
 		applets = DefaultApplets
 	}
-	ents := []Entry{{Name: "bin", Dir: true}, {Name: "bin/busybox", Mode: 0o755, Body: b.Busybox}}
-	for _, a := range applets {
-		ents = append(ents, Entry{Name: "bin/" + a, Link: "busybox"})
-	}
+	var files []Entry
 	for _, p := range slices.Sorted(maps.Keys(b.Files)) {
-		ents = append(ents, Entry{Name: p, Body: []byte(b.Files[p])})
+		files = append(files, Entry{Name: p, Body: []byte(b.Files[p])})
 	}
-	bb, err := Layer(ents)
+	bb, err := BusyboxLayer(b.Busybox, applets, files...)
 	if err != nil {
 		return nil, err
 	}
