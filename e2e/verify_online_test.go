@@ -189,3 +189,65 @@ func addEntries(t *testing.T, r *harness.Rekor, n int) {
 		}
 	}
 }
+
+// TestVerifyOnlineRekorV1 verifies online, with the real binary, images in
+// the real distribution registry whose signatures are logged in a Rekor v1
+// log, served through an in-process Rekor v1 API (trusttest.RekorV1: a real
+// Merkle tree, checkpoints signed with the log's key; a real Rekor v1 needs
+// Trillian and MySQL). The entry is proven (exit 0); a log answering with
+// another entry is refused (exit 1); a forked log is a split view (exit 1);
+// a log that is down cannot complete (exit 3).
+func TestVerifyOnlineRekorV1(t *testing.T) {
+	harness.Require(t, "docker-registry")
+	dir := t.TempDir()
+	reg, err := harness.StartRegistry(t.Context(), filepath.Join(dir, "registry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+	sig := trusttest.New(t)
+	rekor := trusttest.ServeRekorV1(t, sig.Log)
+	rp, err := name.NewRepository(reg.Addr + "/online/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, desc := trusttest.PushImage(t, rp)
+	d, err := trust.ParseDigest(desc.Digest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusttest.AttachBundle(t, rp, desc, trusttest.JSON(t, sig.Keyed(t, trusttest.Statement(t, trust.CosignSignPredicate, d))))
+	sig.Log.AppendOthers(3)
+
+	store := filepath.Join(dir, "checkpoints")
+	verify := func() (string, int) {
+		t.Helper()
+		out, errOut, code := runBG(t, "verify", "--trusted-root", sig.RootPath, "--key", sig.KeyFile(t),
+			"--rekor-url", rekor.URL, "--checkpoints", store, "--no-verify-cache", signed)
+		return out + errOut, code
+	}
+	if out, code := verify(); code != 0 || !strings.Contains(out, "verified  "+signed) {
+		t.Fatalf("online in Rekor v1: exit %d\n%s", code, out)
+	}
+	rekor.Fault.Store(trusttest.RekorV1OtherEntry)
+	out, code := verify()
+	if code != 1 || !strings.Contains(out, "tlog-entry-mismatch: log ") {
+		t.Errorf("log answering another entry: exit %d, want 1\n%s", code, out)
+	}
+	t.Logf("another entry:\n%s", out)
+	rekor.Fault.Store(trusttest.RekorV1Honest)
+	fork := sig.Log.Fork(t, 3)
+	fork.AppendOthers(30)
+	rekor.ServeFrom(fork)
+	out, code = verify()
+	if code != 1 || !strings.Contains(out, "tlog-split-view") || !strings.Contains(out, "may be presenting a forked (split) view") {
+		t.Errorf("forked log: exit %d, want 1 with a split view\n%s", code, out)
+	}
+	t.Logf("forked:\n%s", out)
+	rekor.Close()
+	out, code = verify()
+	if code != 3 {
+		t.Errorf("log down: exit %d, want 3\n%s", code, out)
+	}
+	t.Logf("down:\n%s", out)
+}

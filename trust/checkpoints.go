@@ -9,10 +9,8 @@ import (
 	"regexp"
 
 	"github.com/transparency-dev/formats/log"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/buildguard/buildguard/internal/atomicfile"
-	"github.com/buildguard/buildguard/internal/tlog"
 )
 
 // DefaultCacheDir is buildguard's cache directory: $XDG_CACHE_HOME/buildguard,
@@ -44,10 +42,14 @@ func (s checkpointStore) path(logID string) (string, error) {
 	return filepath.Join(s.dir, logID+".checkpoint"), nil
 }
 
-// load returns the stored checkpoint of the log, verified with v; nil when
-// none is stored. A stored file that does not verify is an error: it was
-// changed since buildguard wrote it.
-func (s checkpointStore) load(logID string, v note.Verifier) (*log.Checkpoint, error) {
+// verifyFunc parses a signed checkpoint of one log and verifies it with the
+// log's key.
+type verifyFunc func(raw []byte) (*log.Checkpoint, error)
+
+// load returns the stored checkpoint of the log, verified with verify; nil
+// when none is stored. A stored file that does not verify is an error: it
+// was changed since buildguard wrote it.
+func (s checkpointStore) load(logID string, verify verifyFunc) (*log.Checkpoint, error) {
 	p, err := s.path(logID)
 	if err != nil {
 		return nil, err
@@ -59,7 +61,7 @@ func (s checkpointStore) load(logID string, v note.Verifier) (*log.Checkpoint, e
 	if err != nil {
 		return nil, fmt.Errorf("reading stored checkpoint: %w", err)
 	}
-	cp, err := tlog.VerifyCheckpoint(raw, v)
+	cp, err := verify(raw)
 	if err != nil {
 		return nil, fmt.Errorf("stored checkpoint %s does not verify with the key of log %s: %w", p, logID, err)
 	}
@@ -68,11 +70,11 @@ func (s checkpointStore) load(logID string, v note.Verifier) (*log.Checkpoint, e
 
 // save stores raw, the signed checkpoint cp, unless a checkpoint of a tree at
 // least as large was stored meanwhile (by another run): the store only grows.
-func (s checkpointStore) save(logID string, v note.Verifier, cp *log.Checkpoint, raw []byte) error {
+func (s checkpointStore) save(logID string, verify verifyFunc, cp *log.Checkpoint, raw []byte) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("checkpoint store: %w", err)
 	}
-	if now, err := s.load(logID, v); err != nil {
+	if now, err := s.load(logID, verify); err != nil {
 		return err
 	} else if now != nil && now.Size >= cp.Size {
 		return nil

@@ -317,22 +317,27 @@ func verifiedEntries(entries []*tlog.Entry, tm root.TrustedMaterial) []LogEntry 
 	return out
 }
 
-// tiledEntries lists what online look-ups need of the entries in tiled
-// (Rekor v2) logs of the trusted root, which sigstore-go accepted with their
-// inclusion proofs and checkpoints.
+// tiledEntries lists what online look-ups need of the entries in logs of
+// the trusted root that sigstore-go accepted: tiled (Rekor v2) entries with
+// their inclusion proofs and checkpoints, and Rekor v1 entries, with the
+// checkpoint of their inclusion proof when the bundle has one.
 func tiledEntries(entries []*tlog.Entry, tm root.TrustedMaterial) []tiledEntry {
 	var out []tiledEntry
 	logs := tm.RekorLogs()
 	for _, e := range entries {
 		tle := e.TransparencyLogEntry()
-		if _, ok := logs[logID(e)]; !ok || !e.IsRekorV2() || !e.HasInclusionProof() || tle.GetLogIndex() < 0 {
+		if _, ok := logs[logID(e)]; !ok || tle.GetLogIndex() < 0 || (e.IsRekorV2() && !e.HasInclusionProof()) {
 			continue
+		}
+		if !e.IsRekorV2() && e.HasInclusionPromise() && tlog.VerifySET(e, logs) != nil {
+			continue // not counted by sigstore-go (see verifiedEntries)
 		}
 		out = append(out, tiledEntry{
 			LogID:      logID(e),
 			Index:      uint64(tle.GetLogIndex()), //nolint:gosec // checked non-negative above
 			LeafHash:   rfc6962.DefaultHasher.HashLeaf(tle.GetCanonicalizedBody()),
 			Checkpoint: tle.GetInclusionProof().GetCheckpoint().GetEnvelope(),
+			RekorV1:    !e.IsRekorV2(),
 		})
 	}
 	return out

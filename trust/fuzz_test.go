@@ -46,3 +46,31 @@ func FuzzParseDigest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyLegacy feeds attacker bytes to the verification of cosign v2
+// signatures and attestations (the layer and its Rekor bundle annotation):
+// it must never panic, and whatever it accepts must name a signer and a
+// verified log entry.
+func FuzzVerifyLegacy(f *testing.F) {
+	sig := trusttest.New(f)
+	d := trusttest.RandomDigest(f)
+	keyed := trusttest.SignOpts{Key: sig.SignKey, Logs: []*trusttest.Log{sig.Log}}
+	s := sig.LegacySign(f, trusttest.SimpleSigning(f, "registry.example/a", d), keyed)
+	a := sig.LegacyAttest(f, trusttest.ProvenanceV02(f, "https://builder.example", "https://github.com/org/tool", d), keyed, "intoto")
+	b := sig.LegacyAttest(f, trusttest.ProvenanceV1(f, "https://builder.example", "https://github.com/org/tool", d), keyed, "dsse")
+	f.Add(false, s.Payload, s.Annotations["dev.cosignproject.cosign/signature"], s.Annotations["dev.sigstore.cosign/bundle"])
+	f.Add(true, a.Payload, "", a.Annotations["dev.sigstore.cosign/bundle"])
+	f.Add(true, b.Payload, "", b.Annotations["dev.sigstore.cosign/bundle"])
+	f.Add(true, []byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"sig":"AA=="}]}`), "", `{}`)
+	v := trusttest.Verifier(f, sig.Policy())
+	f.Fuzz(func(t *testing.T, attestation bool, payload []byte, signature, rekorBundle string) {
+		ann := map[string]string{"dev.cosignproject.cosign/signature": signature, "dev.sigstore.cosign/bundle": rekorBundle}
+		c := v.VerifyLegacyLayer(attestation, payload, ann, d)
+		if c.Verified && (c.Signer == nil || len(c.LogEntries) == 0 || c.Refusal != nil) {
+			t.Fatalf("accepted without signer or log entry: %+v", c)
+		}
+		if !c.Verified && (c.Refusal == nil || c.Refusal.Reason == "" || c.Refusal.Detail == "") {
+			t.Fatalf("refused without a reason: %+v", c)
+		}
+	})
+}

@@ -66,18 +66,38 @@ type LogState struct {
 	SplitView string `json:"splitView,omitempty"`
 }
 
-// online is the look-up of one tiled log, made once per Verifier.
+// online is the look-up of one log, tiled (Rekor v2) or Rekor v1, made
+// once per Verifier.
 type online struct {
 	url   string
 	store checkpointStore
 	hc    *http.Client
 	logs  func() ([]string, []note.Verifier)
+	// v1logs lists the trusted logs as Rekor v1 signs checkpoints.
+	v1logs func() []v1Log
 
 	once  sync.Once
 	state LogState
-	tl    *tlog.TileLog
-	cur   *log.Checkpoint
-	err   error
+	// Exactly one of tl and v1 is set once resolved.
+	tl  *tlog.TileLog
+	v1  *rekorV1
+	cur *log.Checkpoint
+	err error
+}
+
+// logReader is what the checkpoint store needs of either kind of log.
+type logReader interface {
+	VerifyCheckpoint(raw []byte) (*log.Checkpoint, error)
+	// VerifyConsistency fails with tlog.ErrProof when newer does not
+	// extend older, with another error when the log cannot be read.
+	VerifyConsistency(ctx context.Context, older, newer *log.Checkpoint) error
+}
+
+func (o *online) reader() logReader {
+	if o.v1 != nil {
+		return o.v1
+	}
+	return o.tl
 }
 
 // logVerifiers returns, in log ID order, the checkpoint verifiers of the
@@ -120,6 +140,15 @@ func (o *online) resolve(ctx context.Context) error {
 }
 
 func (o *online) resolveOnce(ctx context.Context) error {
+	// A Rekor v1 log answers its REST API; a tiled log's file server does
+	// not.
+	v1, err := o.detectV1(ctx)
+	if err != nil {
+		return &OnlineError{URL: o.url, Err: err}
+	}
+	if v1 != nil {
+		return o.resolveV1(ctx, v1)
+	}
 	ids, vs := o.logs()
 	tl, cur, raw, err := tlog.Identify(ctx, o.url, vs, o.hc)
 	if err != nil {
@@ -127,13 +156,21 @@ func (o *online) resolveOnce(ctx context.Context) error {
 	}
 	id := ids[slices.IndexFunc(vs, func(v note.Verifier) bool { return v == tl.Verifier() })]
 	o.tl, o.cur = tl, cur
+	return o.compareStored(ctx, id, tl.Origin(), cur, raw)
+}
+
+// compareStored checks the log's current checkpoint cur (raw as signed)
+// against the stored one: consistent and larger, it replaces it; smaller,
+// or not consistent, the log may be presenting a forked view.
+func (o *online) compareStored(ctx context.Context, id, origin string, cur *log.Checkpoint, raw []byte) error {
+	lr := o.reader()
 	file, err := o.store.path(id)
 	if err != nil {
 		return &OnlineError{URL: o.url, Err: err}
 	}
 	st := &o.state
-	*st = LogState{LogID: id, Origin: tl.Origin(), URL: o.url, TreeSize: cur.Size, RootHash: hex.EncodeToString(cur.Hash), StoreFile: file}
-	prev, err := o.store.load(id, tl.Verifier())
+	*st = LogState{LogID: id, Origin: origin, URL: o.url, TreeSize: cur.Size, RootHash: hex.EncodeToString(cur.Hash), StoreFile: file}
+	prev, err := o.store.load(id, lr.VerifyCheckpoint)
 	if err != nil {
 		return &OnlineError{URL: o.url, Err: err}
 	}
@@ -142,12 +179,15 @@ func (o *online) resolveOnce(ctx context.Context) error {
 	}
 	st.StoredSize, st.StoredRootHash = prev.Size, hex.EncodeToString(prev.Hash)
 	switch {
+	case prev.Origin != cur.Origin:
+		// Rekor v1 names the tree (the shard) in the origin.
+		st.SplitView = o.fork(fmt.Sprintf("it now presents the tree %q, not the tree %q stored in %s (if the log started a new shard, remove that file once the shard is confirmed)", cur.Origin, prev.Origin, file))
 	case prev.Size > cur.Size:
 		st.SplitView = o.fork(fmt.Sprintf("it now presents a tree of size %d (root %x), smaller than the tree of size %d (root %x) stored in %s", cur.Size, cur.Hash, prev.Size, prev.Hash, file))
 	case prev.Size == cur.Size && !bytes.Equal(prev.Hash, cur.Hash):
 		st.SplitView = o.fork(fmt.Sprintf("it now presents a tree of size %d with root %x, but the tree of that size stored in %s has root %x", cur.Size, cur.Hash, file, prev.Hash))
 	case prev.Size < cur.Size:
-		err := tl.VerifyConsistency(ctx, prev, cur)
+		err := lr.VerifyConsistency(ctx, prev, cur)
 		if errors.Is(err, tlog.ErrProof) {
 			st.SplitView = o.fork(fmt.Sprintf("its tree of size %d (root %x) does not extend the tree of size %d (root %x) stored in %s", cur.Size, cur.Hash, prev.Size, prev.Hash, file))
 			return nil
@@ -162,7 +202,7 @@ func (o *online) resolveOnce(ctx context.Context) error {
 }
 
 func (o *online) save(id string, cp *log.Checkpoint, raw []byte) error {
-	if err := o.store.save(id, o.tl.Verifier(), cp, raw); err != nil {
+	if err := o.store.save(id, o.reader().VerifyCheckpoint, cp, raw); err != nil {
 		return &OnlineError{URL: o.url, Err: err}
 	}
 	return nil
@@ -175,7 +215,8 @@ func (o *online) fork(why string) string {
 
 // checkOnline looks up the verified entries of res in the log at RekorURL:
 // each candidate needs an entry there, whose bundle checkpoint the current
-// tree extends and which a fresh inclusion proof places in it. It changes
+// tree extends and which a fresh inclusion proof places in it (computed from
+// the tiles of a tiled log, served by a Rekor v1 log with the entry). It changes
 // res; an error means the look-up could not be made.
 func (v *Verifier) checkOnline(ctx context.Context, res *ImageResult, d Digest) error {
 	o := v.online
@@ -195,20 +236,25 @@ func (v *Verifier) checkOnline(ctx context.Context, res *ImageResult, d Digest) 
 		var r *Refusal
 		n := 0
 		for _, te := range c.tiled {
-			if te.LogID != o.state.LogID {
+			if te.LogID != o.state.LogID || te.RekorV1 != (o.v1 != nil) {
 				continue
 			}
 			n++
 			if o.state.SplitView != "" {
 				continue
 			}
-			er, err := o.checkEntry(ctx, te)
+			proven, er, err := o.cur, (*Refusal)(nil), error(nil)
+			if o.v1 != nil {
+				proven, er, err = o.checkEntryV1(ctx, te)
+			} else {
+				er, err = o.checkEntry(ctx, te)
+			}
 			if err != nil {
 				return err
 			}
 			switch {
 			case er == nil:
-				markOnline(c.LogEntries, te, o.cur)
+				markOnline(c.LogEntries, te, proven)
 			case er.Reason == ReasonTlogSplitView:
 				splits = append(splits, er.Detail)
 			case r == nil:

@@ -8,7 +8,8 @@
 //
 // Verification is offline unless Policy.RekorURL is set: the only network
 // requests go to the image's registry (and the token service it names, if
-// any). Online, the log's checkpoint and tiles are read from RekorURL too,
+// any). Online, the log's checkpoint and tiles (Rekor v2), or its REST API
+// (Rekor v1), are read from RekorURL too,
 // and the newest checkpoint seen of each log is kept on disk so that a log
 // presenting a forked (split) view is caught (see WithCheckpoints).
 // Verified results can be kept on disk per image digest and trust
@@ -55,14 +56,17 @@ type Policy struct {
 	// InsecureIgnoreTlog waives the transparency-log requirement. Every
 	// result verified under it says so (ImageResult.TlogWaived).
 	InsecureIgnoreTlog bool
-	// RekorURL, when set, adds an online look-up in a tiled (Rekor v2,
-	// C2SP tlog-tiles) log named by the trusted root: RekorURL is where its
-	// checkpoint and tiles are read. The log's current checkpoint must
-	// verify with the log's key, extend the newest checkpoint seen before
-	// (see WithCheckpoints) and every checkpoint in the bundles, and hold
-	// each verified entry in it by a fresh inclusion proof. Empty
-	// means offline: nothing is read but the image's registry. It applies
-	// to VerifyImage and VerifyImages; VerifyBundle stays offline.
+	// RekorURL, when set, adds an online look-up in a log named by the
+	// trusted root: a Rekor v1 log whose REST API is at RekorURL (it
+	// answers RekorURL/api/v1/log), else a tiled (Rekor v2, C2SP
+	// tlog-tiles) log whose checkpoint and tiles are read there. The log's
+	// current checkpoint must verify with the log's key, extend the newest
+	// checkpoint seen before (see WithCheckpoints) and every checkpoint in
+	// the bundles, and hold each verified entry in it by a fresh inclusion
+	// proof (from a Rekor v1 log: served with the entry, which must be the
+	// one verified, against a checkpoint of the same tree). Empty means
+	// offline: nothing is read but the image's registry. It applies to
+	// VerifyImage and VerifyImages; VerifyBundle stays offline.
 	RekorURL string
 	// BuilderIDs, when set, require a verified SLSA provenance (v0.2 or v1)
 	// about the image whose builder id is one of them.
@@ -303,7 +307,7 @@ func (p *Policy) validate() error {
 		}
 		u, err := url.Parse(p.RekorURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("rekor URL %q: want an http(s) URL where the log's checkpoint and tiles are read", p.RekorURL)
+			return fmt.Errorf("rekor URL %q: want the http(s) URL of a Rekor v1 API or of a tiled log's checkpoint and tiles", p.RekorURL)
 		}
 	}
 	if !p.InsecureIgnoreTlog && p.TrustedRoot == nil {

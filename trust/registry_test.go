@@ -26,7 +26,7 @@ type testRegistry struct {
 	host     string
 	requests atomic.Int64
 	// fallbackReads counts reads of sha256-<hex> referrers tags (not of
-	// legacy .sig tags).
+	// legacy .sig and .att tags).
 	fallbackReads atomic.Int64
 	// referrersAPI says whether the registry serves the referrers API;
 	// without it attachments are listed under the sha256-<hex> tag.
@@ -39,7 +39,7 @@ func newTestRegistry(t testing.TB, referrersAPI bool) *testRegistry {
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(referrersAPI))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tr.requests.Add(1)
-		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/sha256-") && !strings.HasSuffix(r.URL.Path, ".sig") {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/sha256-") && !strings.HasSuffix(r.URL.Path, ".sig") && !strings.HasSuffix(r.URL.Path, ".att") {
 			tr.fallbackReads.Add(1)
 		}
 		h.ServeHTTP(w, r)

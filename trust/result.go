@@ -128,20 +128,23 @@ type Candidate struct {
 	Provenance *Provenance `json:"provenance,omitempty"`
 	// Refusal is set when not Verified.
 	Refusal *Refusal `json:"refusal,omitempty"`
-	// tiled are the verified entries of tiled (Rekor v2) logs, for online
-	// look-ups.
+	// tiled are the verified entries of tiled (Rekor v2) and Rekor v1 logs,
+	// for online look-ups.
 	tiled []tiledEntry
 }
 
 // tiledEntry is what an online look-up needs of a verified entry in a tiled
-// log. Its fields are exported for the result cache.
+// log, or in a Rekor v1 log (RekorV1). Its fields are exported for the
+// result cache.
 type tiledEntry struct {
 	LogID    string `json:"logID"`
 	Index    uint64 `json:"index"`
 	LeafHash []byte `json:"leafHash"`
 	// Checkpoint is the signed checkpoint the bundle's inclusion proof is
-	// against.
+	// against; empty for a Rekor v1 entry with only a signed entry
+	// timestamp.
 	Checkpoint string `json:"checkpoint"`
+	RekorV1    bool   `json:"rekorV1,omitempty"`
 }
 
 // ImageResult is what was proven about one image.

@@ -115,7 +115,7 @@ func New(p Policy, opts ...Option) (*Verifier, error) {
 		if v.checkpointDir == "" {
 			return nil, &PolicyError{Err: errors.New("an online log look-up needs a checkpoint store (WithCheckpoints) to catch a forked log")}
 		}
-		v.online = &online{url: p.RekorURL, store: checkpointStore{dir: v.checkpointDir}, hc: &http.Client{Transport: v.transport}, logs: v.logVerifiers}
+		v.online = &online{url: p.RekorURL, store: checkpointStore{dir: v.checkpointDir}, hc: &http.Client{Transport: v.transport}, logs: v.logVerifiers, v1logs: v.v1Logs}
 	}
 	if v.results != nil {
 		if err := v.results.setup(v); err != nil {

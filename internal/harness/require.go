@@ -31,7 +31,10 @@ var installHints = map[string]string{
 	"busybox":         "apt-get install -y busybox-static",
 	"posix":           "go install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@v2.3.0",
 	"cosign":          "go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
-	"chromium":        "apt-get install -y chromium",
+	// cosign v2 installs as "cosign" too: build it into its own directory
+	// and put it on PATH as cosign2, next to cosign v3.
+	"cosign2":  "GOBIN=/tmp/cosign2 go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5 && install /tmp/cosign2/cosign /usr/local/bin/cosign2",
+	"chromium": "apt-get install -y chromium",
 }
 
 // InstallHint returns how to install tool, e.g. "install it with apt-get

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,25 @@ type Log struct {
 	ID   string
 	key  *ecdsa.PrivateKey
 	tree *testonly.Tree
+	// mu guards tree and entries, which a RekorV1 server reads.
+	mu sync.Mutex
+	// entries are the leaves of tree, with their integrated times.
+	entries []logged
+}
+
+// logged is one leaf of a Log.
+type logged struct {
+	body       []byte
+	integrated int64
+}
+
+// treeID is the tree ID the logs sign checkpoints with.
+const treeID = 1234
+
+// append adds a leaf; the caller holds l.mu.
+func (l *Log) append(body []byte, integrated int64) {
+	l.tree.AppendData(body)
+	l.entries = append(l.entries, logged{body: body, integrated: integrated})
 }
 
 // NewLog returns a log that already holds a few entries of others.
@@ -50,7 +70,7 @@ func NewLog(t testing.TB, origin string) *Log {
 	l := &Log{Origin: origin, key: key, ID: hex.EncodeToString(sum[:]), tree: testonly.New(rfc6962.DefaultHasher)}
 	// Entries of others, so that proofs have a path.
 	for i := range 5 {
-		l.tree.AppendData(fmt.Appendf(nil, "entry %d of someone else", i))
+		l.append(fmt.Appendf(nil, "entry %d of someone else", i), 0)
 	}
 	return l
 }
@@ -72,20 +92,18 @@ func (l *Log) Info() *root.TransparencyLog {
 // signed checkpoint and a signed entry timestamp.
 func (l *Log) Add(t testing.TB, kind string, body []byte, integrated time.Time) *protorekor.TransparencyLogEntry {
 	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	index := int64(l.tree.Size()) //nolint:gosec // a test tree is small
-	l.tree.AppendData(body)
-	l.tree.AppendData([]byte("a later entry"))
+	l.append(body, integrated.Unix())
+	l.append([]byte("a later entry"), integrated.Unix())
 	size := l.tree.Size()
 	hashes, err := l.tree.InclusionProof(uint64(index), size) //nolint:gosec // not negative
 	if err != nil {
 		t.Fatal(err)
 	}
 	rootHash := l.tree.Hash()
-	signer, err := signature.LoadECDSASignerVerifier(l.key, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := util.CreateAndSignCheckpoint(context.Background(), l.Origin, 1234, size, rootHash, signer)
+	cp, err := signCheckpoint(l.key, l.Origin, size, rootHash)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +121,38 @@ func (l *Log) Add(t testing.TB, kind string, body []byte, integrated time.Time) 
 	}
 	tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: l.set(t, tle)}
 	return tle
+}
+
+// signCheckpoint signs a checkpoint of the tree of size and rootHash as
+// Rekor v1 does, with key.
+func signCheckpoint(key *ecdsa.PrivateKey, origin string, size uint64, rootHash []byte) ([]byte, error) {
+	signer, err := signature.LoadECDSASignerVerifier(key, crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	return util.CreateAndSignCheckpoint(context.Background(), origin, treeID, size, rootHash, signer)
+}
+
+// Fork returns a log with the same key and origin whose tree holds the
+// first keep entries of l and then others: a forked view of l.
+func (l *Log) Fork(t testing.TB, keep int) *Log {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := &Log{Origin: l.Origin, ID: l.ID, key: l.key, tree: testonly.New(rfc6962.DefaultHasher)}
+	for _, e := range l.entries[:keep] {
+		f.append(e.body, e.integrated)
+	}
+	return f
+}
+
+// AppendOthers adds n entries of others to the log.
+func (l *Log) AppendOthers(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range n {
+		l.append(fmt.Appendf(nil, "entry %d of someone else, at %d", i, l.tree.Size()), time.Now().Unix())
+	}
 }
 
 // set signs the entry timestamp of tle as Rekor does: ECDSA over the
