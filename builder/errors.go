@@ -93,7 +93,7 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("%s exceeds the limit of %d (builder.Limits.%s)", e.What, e.Max, e.Field)
+	return fmt.Sprintf("%s exceeds the limit of %d (raise with %s)", e.What, e.Max, e.Setting())
 }
 
 // Is matches ErrLimit.

@@ -34,6 +34,29 @@ type Limits struct {
 	MaxLayers int
 }
 
+// limitSettings names, for each field of Limits and for the other limits of
+// this package, the buildguard.yaml field and the command-line flag of
+// `buildguard build` that raise it.
+var limitSettings = map[string]string{
+	"MaxBytes":         "limits.imageBytes, --max-image-bytes",
+	"MaxEntries":       "limits.tarEntries, --max-tar-entries",
+	"MaxPathLen":       "limits.pathLength, --max-path-length",
+	"MaxDepth":         "limits.pathDepth, --max-path-depth",
+	"MaxLayers":        "limits.layers, --max-layers",
+	"MaxLog":           "limits.buildLogBytes, --max-build-log-bytes",
+	"MaxOutputEntries": "limits.outputEntries, --max-output-entries",
+}
+
+// Setting names the buildguard.yaml field and the flag that raise the limit
+// that was exceeded, such as "limits.tarEntries, --max-tar-entries", or
+// builder.Limits.Field for a limit they do not set.
+func (e *LimitError) Setting() string {
+	if s, ok := limitSettings[e.Field]; ok {
+		return s
+	}
+	return "builder.Limits." + e.Field
+}
+
 // Validate reports a negative limit.
 func (l Limits) Validate() error {
 	if l.MaxBytes < 0 || l.MaxEntries < 0 || l.MaxPathLen < 0 || l.MaxDepth < 0 || l.MaxLayers < 0 {

@@ -16,8 +16,9 @@ import (
 	"sync"
 )
 
-// MaxOutputEntries bounds the number of entries HashTree accepts in one tree.
-const MaxOutputEntries = 1_000_000
+// DefaultMaxOutputEntries bounds the number of entries HashTree and ListTree
+// accept in one tree, and HashTreeMax when given 0.
+const DefaultMaxOutputEntries = 1_000_000
 
 // Entry types of a Manifest. Only TypeFile, TypeDir and TypeSymlink can be
 // published; the others are listed so that the digest covers them, and
@@ -104,6 +105,19 @@ func HashTree(ctx context.Context, dir string) (*Manifest, error) {
 	return hashTree(ctx, dir, runtime.GOMAXPROCS(0))
 }
 
+// HashTreeMax is HashTree with maxEntries entries at most in the tree
+// instead of DefaultMaxOutputEntries; 0 means the default. A tree with more
+// is refused with an error that says how to raise the limit.
+func HashTreeMax(ctx context.Context, dir string, maxEntries int64) (*Manifest, error) {
+	if maxEntries < 0 {
+		return nil, fmt.Errorf("the entry limit must not be negative, got %d", maxEntries)
+	}
+	if maxEntries == 0 {
+		maxEntries = DefaultMaxOutputEntries
+	}
+	return hashTreeMax(ctx, dir, runtime.GOMAXPROCS(0), maxEntries)
+}
+
 // ListTree walks dir into a Manifest like HashTree but reads no file: the
 // entries' SHA256 fields are empty. It is the cheap first look of a
 // comparison that reads only the files whose metadata agree.
@@ -114,6 +128,11 @@ func ListTree(ctx context.Context, dir string) (*Manifest, error) {
 // hashTree walks dir and, unless jobs is 0, hashes its files with jobs
 // goroutines.
 func hashTree(ctx context.Context, dir string, jobs int) (*Manifest, error) {
+	return hashTreeMax(ctx, dir, jobs, DefaultMaxOutputEntries)
+}
+
+// hashTreeMax is hashTree refusing a tree of more than maxEntries entries.
+func hashTreeMax(ctx context.Context, dir string, jobs int, maxEntries int64) (*Manifest, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -128,8 +147,8 @@ func hashTree(ctx context.Context, dir string, jobs int) (*Manifest, error) {
 		if p == "." {
 			return ctx.Err()
 		}
-		if len(m.Entries) >= MaxOutputEntries {
-			return fmt.Errorf("more than %d entries", MaxOutputEntries)
+		if int64(len(m.Entries)) >= maxEntries {
+			return fmt.Errorf("more than %d entries (raise with %s)", maxEntries, limitSettings["MaxOutputEntries"])
 		}
 		fi, err := d.Info()
 		if err != nil {

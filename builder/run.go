@@ -55,6 +55,9 @@ type Step struct {
 	// MaxLog caps the log in bytes; 0 means DefaultMaxLog. Output beyond it
 	// is counted and dropped, and a note at the end says so.
 	MaxLog int64
+	// MaxOutputEntries bounds the entries of the output tree; 0 means
+	// DefaultMaxOutputEntries. A larger output fails the run.
+	MaxOutputEntries int64
 	// Stream, when set, receives the output as it comes, each line starting
 	// with Prefix (e.g. "build | ").
 	Stream io.Writer
@@ -132,6 +135,9 @@ type Result struct {
 func Run(ctx context.Context, s Step) (*Result, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
+	}
+	if s.MaxOutputEntries < 0 {
+		return nil, stepErrorf("MaxOutputEntries", "must not be negative, got %d", s.MaxOutputEntries)
 	}
 	env, err := s.Environ()
 	if err != nil {
@@ -287,6 +293,9 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	}
 	res.Duration = time.Since(start)
 	res.LogBytes, res.LogTruncated = sink.kept, sink.dropped > 0
+	if res.LogTruncated {
+		res.Notes = append(res.Notes, fmt.Sprintf("the build log was cut at %d bytes (raise with %s)", sink.max, limitSettings["MaxLog"]))
+	}
 	_, perr := os.Stat(pidFile)
 	started := perr == nil
 	if !started {
@@ -319,7 +328,7 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	if res.ExitCode != 0 {
 		return res, true, &BuildError{Status: res.ExitCode, Log: s.Log}
 	}
-	m, err := HashTree(ctx, s.Out)
+	m, err := HashTreeMax(ctx, s.Out, s.MaxOutputEntries)
 	if err != nil {
 		return res, true, fmt.Errorf("collecting the output: %w", err)
 	}

@@ -33,15 +33,16 @@ const (
 // Config is a parsed and validated buildguard.yaml. The yaml and json field
 // names are the public interface described in DESIGN.md.
 type Config struct {
-	APIVersion      string    `yaml:"apiVersion" json:"apiVersion"`
-	Source          Path      `yaml:"source" json:"source"`                   // the source tree, mounted read-only at builder.workdir
-	Builder         Builder   `yaml:"builder" json:"builder"`                 // the main builder
-	SourceDateEpoch string    `yaml:"sourceDateEpoch" json:"sourceDateEpoch"` // empty, or seconds since the epoch
-	Reproduce       Reproduce `yaml:"reproduce" json:"reproduce"`
-	Base            string    `yaml:"base" json:"base"` // optional image the output is packaged onto
-	Publish         Publish   `yaml:"publish" json:"publish"`
-	Trust           Trust     `yaml:"trust" json:"trust"`
-	Policy          Policy    `yaml:"policy" json:"policy"`
+	APIVersion      string      `yaml:"apiVersion" json:"apiVersion"`
+	Source          Path        `yaml:"source" json:"source"`                   // the source tree, mounted read-only at builder.workdir
+	Builder         Builder     `yaml:"builder" json:"builder"`                 // the main builder
+	SourceDateEpoch string      `yaml:"sourceDateEpoch" json:"sourceDateEpoch"` // empty, or seconds since the epoch
+	Reproduce       Reproduce   `yaml:"reproduce" json:"reproduce"`
+	Base            string      `yaml:"base" json:"base"` // optional image the output is packaged onto
+	Publish         Publish     `yaml:"publish" json:"publish"`
+	Trust           Trust       `yaml:"trust" json:"trust"`
+	Policy          Policy      `yaml:"policy" json:"policy"`
+	Limits          InputLimits `yaml:"limits" json:"limits"` // bounds on untrusted input (see InputLimits)
 
 	file  string         // the file name as given
 	lines map[string]int // field path -> line of its key or list element

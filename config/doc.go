@@ -14,7 +14,10 @@
 //	base, publish{image},
 //	trust{trustedRoot, keys, identities[{issuer, issuerRegExp, subject, subjectRegExp}],
 //	      insecureIgnoreTlog, rekor{url}, checkpoints},
-//	policy{builderIDs, sourceURIs, requireDiverse, waive, rules[{name, expr}]}
+//	policy{builderIDs, sourceURIs, requireDiverse, waive, rules[{name, expr}]},
+//	limits{imageBytes, layers, tarEntries, pathLength, pathDepth, buildLogBytes,
+//	       outputEntries, referrers, signatureManifestBytes, bundleBytes,
+//	       bundleLogEntries, diffFiles, diffLines, diffFileBytes}
 //
 // Strictness: an unknown field, a duplicate key, a value of the wrong type,
 // a YAML alias, merge key or non-core tag is an error; every problem is
@@ -27,7 +30,8 @@
 //
 // Defaults (see SetDefaults): source ".", builder.workdir /src,
 // builder.timeout 30m, builder.runtime auto, reproduce.runs 2, every
-// variation. Relative paths (source, trust.trustedRoot, trust.keys,
+// variation. The limits section (InputLimits) is left at zero, which the
+// packages that apply each limit read as their default. Relative paths (source, trust.trustedRoot, trust.keys,
 // trust.checkpoints) are resolved against the directory of the file; the
 // text as written is kept beside, and is what JSON shows.
 //

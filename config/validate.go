@@ -66,6 +66,7 @@ func (c *Config) validate(col *collector, bad map[string]bool) {
 	}
 	v.trust(&c.Trust)
 	v.policy(&c.Policy)
+	v.limits(&c.Limits)
 }
 
 func isEpoch(s string) bool {

@@ -117,7 +117,7 @@ func (g *run) attestBuild(ctx context.Context) *attest.Build {
 		Command: cfg.Builder.Command, Workdir: cfg.Builder.Workdir, Env: cfg.Builder.Env,
 	}
 	if b.SourceDigest == "" {
-		if m, err := builder.HashTree(ctx, cfg.Source.Resolved); err == nil {
+		if m, err := builder.HashTreeMax(ctx, cfg.Source.Resolved, cfg.Limits.OutputEntries); err == nil {
 			b.SourceDigest = m.Digest()
 		}
 	}

@@ -8,6 +8,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -55,6 +56,14 @@ type Options struct {
 	Signer *attest.Signer
 	// NoPublish keeps the output from being pushed even on pass.
 	NoPublish bool
+	// AttestOnly never pushes, and writes the build-result statement
+	// (build-result.json, signed beside it with Signer) for buildguard
+	// compare: see docs/rebuilders.md.
+	AttestOnly bool
+	// Rebuilders, when set, gates the output on independent rebuilders: a
+	// pass becomes fail unless enough of their signed build results agree
+	// with the control output (see Rebuilders).
+	Rebuilders *Rebuilders
 }
 
 // Progress receives stage events.
@@ -110,10 +119,19 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		g.report.Images = append(g.report.Images, evidence.Image{Role: string(im.Role), Ref: im.Ref, Digest: ref.Digest, Pinned: perr == nil && ref.Pinned()})
 	}
 	err = g.pipeline(ctx)
+	if err == nil && opts.Rebuilders != nil {
+		err = g.stage(StageRebuilders, func() error { return g.checkRebuilders() })
+	}
 	if err != nil {
 		g.fail(err)
 	}
 	err = g.finish(ctx, err)
+	if opts.AttestOnly {
+		if berr := g.stage(StageBuildResult, func() error { return g.buildResult(ctx) }); berr != nil {
+			g.fail(berr)
+			err = errors.Join(err, berr)
+		}
+	}
 	if werr := g.stage(StageWrite, func() error { return g.write() }); werr != nil {
 		return g.result(), fmt.Errorf("writing the evidence: %w", werr)
 	}

@@ -34,6 +34,10 @@ func (g *run) shouldPublish() bool {
 	if g.report.Decision != evidence.Pass || g.cfg.Publish.Image == "" {
 		return false
 	}
+	if g.opts.AttestOnly {
+		g.report.Notes = append(g.report.Notes, fmt.Sprintf("publish.image %s: not pushed (--attest-only)", g.cfg.Publish.Image))
+		return false
+	}
 	if g.opts.NoPublish {
 		g.report.Notes = append(g.report.Notes, fmt.Sprintf("publish.image %s: not pushed (--no-publish)", g.cfg.Publish.Image))
 		return false

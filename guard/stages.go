@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/internal/atomicfile"
 	"github.com/buildguard/buildguard/reproduce"
@@ -55,7 +56,7 @@ func (g *run) build(ctx context.Context) error {
 	if from == builder.EpochFromDefault {
 		g.report.Notes = append(g.report.Notes, "SOURCE_DATE_EPOCH is 0: the source is not a git checkout and sourceDateEpoch is not set")
 	}
-	src, err := builder.HashTree(ctx, cfg.Source.Resolved)
+	src, err := builder.HashTreeMax(ctx, cfg.Source.Resolved, cfg.Limits.OutputEntries)
 	if err != nil {
 		return fmt.Errorf("reading the source %s: %w", cfg.Source.Text, err)
 	}
@@ -69,8 +70,9 @@ func (g *run) build(ctx context.Context) error {
 		Command: cfg.Builder.Command, Workdir: cfg.Builder.Workdir, Source: cfg.Source.Resolved,
 		Env: cfg.Builder.Env, SourceDateEpoch: epoch, Timeout: time.Duration(cfg.Builder.Timeout), Runtime: rt,
 		Memory: int64(cfg.Builder.Limits.Memory), Pids: cfg.Builder.Limits.Pids,
+		MaxLog: int64(cfg.Limits.BuildLogBytes), MaxOutputEntries: cfg.Limits.OutputEntries,
 	}
-	cache := &builder.Cache{Dir: g.opts.CacheDir}
+	cache := &builder.Cache{Dir: g.opts.CacheDir, Limits: BuilderLimits(cfg.Limits)}
 	b := reproduce.BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
 		if g.opts.Stream != nil {
 			s.Stream, s.Prefix = g.opts.Stream, filepath.Base(filepath.Dir(s.Out))+" | "
@@ -93,7 +95,7 @@ func (g *run) build(ctx context.Context) error {
 	}
 	out, err := reproduce.Reproduce(ctx, b, base, reproduce.Options{
 		Image: cfg.Builder.Image, Diverse: diverse, Runs: cfg.Reproduce.Runs, Variations: variations,
-		Jobs: g.opts.Jobs, Dir: runsDir, LogDir: logDir,
+		Jobs: g.opts.Jobs, Dir: runsDir, LogDir: logDir, Explain: ExplainLimits(cfg.Limits),
 	})
 	g.outcome = out
 	if out != nil {
@@ -104,6 +106,28 @@ func (g *run) build(ctx context.Context) error {
 		return nil // a build that exited non-zero is recorded; the policy decides
 	}
 	return err
+}
+
+// BuilderLimits are the limits section's bounds on a builder image, for
+// builder.Cache; a zero field keeps the builder's default.
+func BuilderLimits(l config.InputLimits) builder.Limits {
+	return builder.Limits{
+		MaxBytes: int64(l.ImageBytes), MaxEntries: l.TarEntries, MaxPathLen: toInt(l.PathLength),
+		MaxDepth: toInt(l.PathDepth), MaxLayers: toInt(l.Layers),
+	}
+}
+
+// ExplainLimits are the limits section's bounds on explaining a mismatch,
+// for reproduce; a zero field keeps reproduce's default.
+func ExplainLimits(l config.InputLimits) reproduce.Limits {
+	return reproduce.Limits{MaxFileBytes: int64(l.DiffFileBytes), MaxDiffLines: toInt(l.DiffLines), MaxItems: toInt(l.DiffFiles)}
+}
+
+// toInt converts a count that config.Validate bounds to 2^31-1; anything
+// larger (from a Config never validated) is clamped to that bound, never
+// wrapped to a negative or small limit.
+func toInt(n int64) int {
+	return int(min(n, 1<<31-1))
 }
 
 // record copies the runs and mismatches into the report.
@@ -118,6 +142,9 @@ func (g *run) record(out *reproduce.Outcome) {
 			}
 		}
 		g.report.Runs = append(g.report.Runs, er)
+		if r.Result != nil && r.Result.LogTruncated {
+			g.report.Notes = append(g.report.Notes, fmt.Sprintf("run %d: the build log was cut at %d bytes (raise with limits.buildLogBytes, --max-build-log-bytes)", r.Index, r.Result.LogBytes))
+		}
 	}
 	if len(out.Runs) > 0 {
 		g.output = out.Runs[0].Out

@@ -38,6 +38,18 @@ type Limits struct {
 // DefaultLimits are the limits used where a field is zero.
 var DefaultLimits = Limits{MaxFileBytes: 256 << 20, MaxDiffLines: 200, MaxDepth: 4, MaxMembers: 100000, MaxItems: 50}
 
+// limitSettings names, for the Limits fields a user may need to raise, the
+// buildguard.yaml field and the flag of `buildguard build` that raise it.
+var limitSettings = map[string]string{
+	"MaxFileBytes": "limits.diffFileBytes, --max-diff-file-bytes",
+	"MaxDiffLines": "limits.diffLines, --max-diff-lines",
+	"MaxItems":     "limits.diffFiles, --max-diff-files",
+}
+
+// raise says how to raise the limit of a Limits field, for the notes that
+// say a limit cut an explanation short.
+func raise(field string) string { return "(raise with " + limitSettings[field] + ")" }
+
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
 	if l.MaxFileBytes > 0 {
@@ -102,7 +114,7 @@ func ExplainFiles(name, pathA, pathB string, lim Limits) (*Explanation, error) {
 	e := explain(name, a, b, lim, 0)
 	if sizeA > int64(len(a)) || sizeB > int64(len(b)) {
 		e.SizeA, e.SizeB = sizeA, sizeB
-		e.note(lim, fmt.Sprintf("only the first %d bytes of each side were compared", lim.MaxFileBytes))
+		e.note(lim, fmt.Sprintf("only the first %d bytes of each side were compared %s", lim.MaxFileBytes, raise("MaxFileBytes")))
 	}
 	return e, nil
 }
@@ -156,7 +168,7 @@ func (e *Explanation) note(lim Limits, line string) {
 	case len(e.Summary) < lim.MaxItems:
 		e.Summary = append(e.Summary, line)
 	case len(e.Summary) == lim.MaxItems:
-		e.Summary = append(e.Summary, "... more differences not listed")
+		e.Summary = append(e.Summary, "... more differences not listed "+raise("MaxItems"))
 	}
 }
 
@@ -167,7 +179,7 @@ func (e *Explanation) member(lim Limits, m *Explanation) {
 		e.Members = append(e.Members, m)
 	case !e.membersCut:
 		e.membersCut = true
-		e.note(lim, "... more differing members not explained")
+		e.note(lim, "... more differing members not explained "+raise("MaxItems"))
 	}
 }
 

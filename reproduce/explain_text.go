@@ -19,8 +19,11 @@ func explainText(e *Explanation, a, b []byte, lim Limits) {
 	}
 	diff := udiff.Unified("A/"+e.Path, "B/"+e.Path, string(a), string(b))
 	lines := strings.SplitAfter(diff, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1] // after the last newline
+	}
 	if len(lines) > lim.MaxDiffLines {
-		lines = append(lines[:lim.MaxDiffLines], fmt.Sprintf("... diff cut at %d lines\n", lim.MaxDiffLines))
+		lines = append(lines[:lim.MaxDiffLines], fmt.Sprintf("... diff cut at %d lines %s\n", lim.MaxDiffLines, raise("MaxDiffLines")))
 	}
 	e.Diff = strings.Join(lines, "")
 	line := bytes.Count(a[:min(int64(len(a)), e.FirstDiff)], []byte{'\n'}) + 1

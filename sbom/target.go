@@ -234,7 +234,7 @@ func checkSize(img v1.Image, t Target, limit int64) error {
 	var total int64
 	for _, l := range m.Layers {
 		if l.Size < 0 || total+l.Size > limit {
-			return fmt.Errorf("image %s: layers larger than %d bytes", t, limit)
+			return fmt.Errorf("image %s: layers larger than %d bytes (raise with --max-sbom-image-bytes)", t, limit)
 		}
 		total += l.Size
 	}

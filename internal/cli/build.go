@@ -36,6 +36,12 @@ type BuildOptions struct {
 	// Jobs bounds builds and verifications at once; 0 means the core count.
 	Jobs      int
 	NoPublish bool
+	// AttestOnly never pushes and writes build-result.json (signed with
+	// SigningKey) for buildguard compare.
+	AttestOnly bool
+	// Rebuilders gate the publish on independent rebuilders' signed
+	// build results (compare.go).
+	Rebuilders RebuildersOptions
 	// SigningKey is a cosign key file (password in $COSIGN_PASSWORD) or an
 	// unencrypted PKCS#8 PEM; set, provenance.json and vsa.json are signed.
 	SigningKey string
@@ -44,6 +50,9 @@ type BuildOptions struct {
 	// Trust holds the trust flags; set ones replace buildguard.yaml's trust
 	// section field by field (and --builder-id, --source-uri the policy's).
 	Trust TrustOptions
+	// Limits are the --max-... flags; each one given replaces its field of
+	// buildguard.yaml's limits section.
+	Limits LimitOptions
 
 	changed func(flag string) bool
 	// remote holds registry options (tests use them for a loopback registry).
@@ -69,14 +78,14 @@ func (o *BuildOptions) Validate(args []string) error {
 	if o.JSON && o.Quiet {
 		return exitcode.UsageErrorf("--json and --quiet contradict each other")
 	}
-	return nil
+	return o.Rebuilders.Validate(o.AttestOnly)
 }
 
 func buildCommand() *command {
 	return &command{
 		name:    "build",
 		summary: "the guarded build: pin check, verify, hermetic build, rebuilds, compare, decide",
-		usage:   "[-f buildguard.yaml] [--out DIR] [trust flags] [--runtime auto|crun|runc] [--json]",
+		usage:   "[-f buildguard.yaml] [--out DIR] [trust flags] [--max-... limits] [--runtime auto|crun|runc] [--json]",
 		long: `Run the guarded build that buildguard.yaml describes, and decide.
 
 1. Every builder, diverse builder and base image must be pinned by digest:
@@ -118,7 +127,28 @@ run's output is pushed: as an image layered on the pinned base when base is
 set, else as an OCI artifact; the SBOMs, statements and bundles are attached
 as OCI referrers (with the sha256-<hex> tag fallback where the registry has
 no referrers API), and the pushed digest is printed and recorded in
-report.json. On fail or error nothing is pushed. See docs/formats.md.`,
+report.json. On fail or error nothing is pushed. See docs/formats.md.
+
+Everything read from an image, a registry or a build is bounded (image size,
+layers, tar entries, path length and depth, build log, output entries,
+referrers, signature manifests and bundles, explanations of a mismatch). An
+input over a bound is refused, and the message names the buildguard.yaml
+field (limits section) and the --max-... flag that raise it; a flag replaces
+the field. See docs/limits.md.
+
+--attest-only is for independent rebuilders (docs/rebuilders.md): the same
+pipeline, never a push, and build-result.json (an in-toto statement about
+the control run's output and the recipe that made it) in the evidence
+directory, signed as build-result.sigstore.json with --signing-key.
+buildguard compare accepts only signed ones. The exit code is the local
+decision's.
+
+--rebuilders FILE (repeatable; a file or a glob pattern) gates the
+publish on those signed build results: a pass becomes fail (rule
+"rebuilders") unless at least --rebuilders-threshold distinct runners whose
+keys are given with --rebuilder-key attest this build's own control output
+for the same recipe, as buildguard compare --expect checks it
+(rebuilders.json in the evidence directory).`,
 		examples: `  # the guarded build of ./buildguard.yaml, trusting a cosign key
   buildguard build --key cosign.pub --trusted-root trusted_root.json
 
@@ -126,7 +156,14 @@ report.json. On fail or error nothing is pushed. See docs/formats.md.`,
   buildguard build -f ci/buildguard.yaml --out /tmp/evidence --runtime runc
 
   # for a machine: the report on standard output
-  buildguard build --json > report.json`,
+  buildguard build --json > report.json
+
+  # one independent rebuilder: build, push nothing, sign the build result
+  COSIGN_PASSWORD=... buildguard build --attest-only --signing-key runner-a.key --out runner-a
+
+  # publish only if 2 of the 3 rebuilders attest this build's output
+  buildguard build --rebuilders 'rebuilders/*/build-result.sigstore.json' --rebuilders-threshold 2 \
+    --rebuilder-key runner-a.pub --rebuilder-key runner-b.pub --rebuilder-key runner-c.pub`,
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string, IO) error {
 			o := &BuildOptions{changed: fs.Changed}
 			fs.StringVarP(&o.File, "file", "f", "buildguard.yaml", "the configuration `FILE`")
@@ -135,8 +172,11 @@ report.json. On fail or error nothing is pushed. See docs/formats.md.`,
 			fs.StringVar(&o.Cache, "cache", "", "rootfs cache `DIR` (default $XDG_CACHE_HOME/buildguard/rootfs)")
 			fs.IntVar(&o.Jobs, "jobs", 0, "`N` builds and verifications at once (0: the core count)")
 			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision")
+			fs.BoolVar(&o.AttestOnly, "attest-only", false, "never push; write build-result.json (signed with --signing-key) for buildguard compare")
+			o.Rebuilders.AddFlags(fs)
 			fs.StringVar(&o.SigningKey, "signing-key", "", "sign the statements with the key `FILE` (cosign key, password in $COSIGN_PASSWORD, or PKCS#8 PEM)")
 			o.Trust.AddFlags(fs)
+			o.Limits.AddFlags(fs, BuildCommandLimits)
 			fs.BoolVar(&o.JSON, "json", false, "print report.json on standard output")
 			fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the verdict and problems")
 			return func(ctx context.Context, args []string, io IO) error {
@@ -150,10 +190,15 @@ report.json. On fail or error nothing is pushed. See docs/formats.md.`,
 }
 
 func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
+	rebuilders, err := o.Rebuilders.Load()
+	if err != nil {
+		return err
+	}
 	cfg, err := config.Load(o.File)
 	if err != nil {
 		return err
 	}
+	o.Limits.Apply(&cfg.Limits)
 	verifier, err := o.verifier(cfg, func(msg string) { fmt.Fprintf(io.Err, "warning: %s\n", msg) })
 	if err != nil {
 		return err
@@ -167,7 +212,7 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 	opts := guard.Options{
 		Config: cfg, Out: o.Out, Verifier: verifier, Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs,
 		Remote:   append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, o.remote...),
-		Describe: sbomDescriber{}, NoPublish: o.NoPublish, Signer: signer,
+		Describe: sbomDescriber{}, NoPublish: o.NoPublish, Signer: signer, AttestOnly: o.AttestOnly, Rebuilders: rebuilders,
 	}
 	switch {
 	case o.Quiet || o.JSON:
@@ -249,6 +294,7 @@ func (o *BuildOptions) verifier(cfg *config.Config, warn func(string)) (*trust.V
 	if t.TrustedRoot == "" && !t.InsecureIgnoreTlog {
 		return nil, exitcode.UsageErrorf("trust.trustedRoot (or --trusted-root FILE) is needed to verify transparency-log entries (or waive them, insecurely, with insecureIgnoreTlog)")
 	}
+	t.Limits = TrustLimitsOf(cfg.Limits)
 	v, err := t.Verifier(warn)
 	if err != nil {
 		return nil, exitcode.WithCode(exitcode.Usage, err)

@@ -34,6 +34,8 @@ type SBOMOptions struct {
 	Platform string
 	// Quiet leaves out the line saying what -o wrote.
 	Quiet bool
+	// Limits holds --max-sbom-image-bytes.
+	Limits LimitOptions
 
 	target sbom.Target
 	format sbom.Format
@@ -122,6 +124,7 @@ atomically.`,
 			fs.StringVar(&o.Name, "name", "", "`NAME` the document gives the target (default: the directory's base name, or the image's repository)")
 			fs.StringVar(&o.Platform, "platform", "", "the image of an index to describe (`OS/ARCH`[/VARIANT])")
 			fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing but the document and errors")
+			o.Limits.AddFlags(fs, SBOMLimits)
 			return func(ctx context.Context, args []string, io IO) error {
 				if len(args) != 1 {
 					return exitcode.UsageErrorf("name one directory or IMAGE@DIGEST, got %d argument(s) (run: buildguard sbom --help)", len(args))
@@ -151,6 +154,7 @@ func runSBOM(ctx context.Context, o *SBOMOptions, io IO) error {
 		Name:            name,
 		Formats:         []sbom.Format{o.format},
 		Platform:        o.Platform,
+		MaxImageBytes:   o.Limits.SBOMImageBytes(),
 	})
 	if err != nil {
 		return err

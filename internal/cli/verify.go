@@ -28,8 +28,9 @@ type TrustOptions struct {
 	InsecureIgnoreTlog   bool
 	BuilderIDs           []string
 	SourceURIs           []string
-	// RekorURL turns on online look-ups in the tiled log whose checkpoint
-	// and tiles are there; empty is offline.
+	// RekorURL turns on online look-ups in the Rekor v1 log whose REST API,
+	// or the tiled log whose checkpoint and tiles, are there; empty is
+	// offline.
 	RekorURL string
 	// Checkpoints is the checkpoint store; empty means the cache directory.
 	Checkpoints string
@@ -37,6 +38,10 @@ type TrustOptions struct {
 	// NoVerifyCache turns it off.
 	VerifyCache   string
 	NoVerifyCache bool
+	// Limits bound what is read from a registry; zero fields take trust's
+	// defaults. The --max-... flags (LimitOptions), or buildguard.yaml's
+	// limits section for build, set them.
+	Limits trust.Limits
 
 	// identities are keyless signers from buildguard.yaml, used when no
 	// --certificate-* flag replaces them.
@@ -54,7 +59,7 @@ func (o *TrustOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.InsecureIgnoreTlog, "insecure-ignore-tlog", false, "accept signatures that are not in a transparency log (insecure: reported on every image)")
 	fs.StringArrayVar(&o.BuilderIDs, "builder-id", nil, "require verified SLSA provenance from builder `ID` (repeatable: any of them)")
 	fs.StringArrayVar(&o.SourceURIs, "source-uri", nil, "require verified SLSA provenance built from source `URI`, e.g. github.com/org/repo (repeatable)")
-	fs.StringVar(&o.RekorURL, "rekor-url", "", "look log entries up online in the Rekor v2 (tiled) log whose checkpoint and tiles are at `URL` (default: offline)")
+	fs.StringVar(&o.RekorURL, "rekor-url", "", "look log entries up online in the Rekor v1 log whose API is at `URL`, or the Rekor v2 (tiled) log whose checkpoint and tiles are there (default: offline)")
 	fs.StringVar(&o.Checkpoints, "checkpoints", "", "keep the newest verified checkpoint of each log in `DIR` (default $XDG_CACHE_HOME/buildguard/checkpoints)")
 	fs.StringVar(&o.VerifyCache, "verify-cache", "", "keep verified results per digest and trust flags in `DIR` (default $XDG_CACHE_HOME/buildguard/verify)")
 	fs.BoolVar(&o.NoVerifyCache, "no-verify-cache", false, "verify every image afresh and cache nothing")
@@ -98,7 +103,7 @@ func (o *TrustOptions) Validate() error {
 	}
 	if o.RekorURL != "" {
 		if u, err := url.Parse(o.RekorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return exitcode.UsageErrorf("--rekor-url %q: want the http(s) URL where the log's checkpoint and tiles are read", o.RekorURL)
+			return exitcode.UsageErrorf("--rekor-url %q: want the http(s) URL of a Rekor v1 API or of a tiled log's checkpoint and tiles", o.RekorURL)
 		}
 		if o.InsecureIgnoreTlog {
 			return exitcode.UsageErrorf("--rekor-url contradicts --insecure-ignore-tlog: the log cannot be both consulted and ignored")
@@ -113,7 +118,7 @@ func (o *TrustOptions) Validate() error {
 // Policy reads the key and trusted-root files into a trust policy. A file
 // that cannot be read or parsed is a usage error.
 func (o *TrustOptions) Policy() (trust.Policy, error) {
-	p := trust.Policy{InsecureIgnoreTlog: o.InsecureIgnoreTlog, BuilderIDs: o.BuilderIDs, SourceURIs: o.SourceURIs, RekorURL: o.RekorURL}
+	p := trust.Policy{InsecureIgnoreTlog: o.InsecureIgnoreTlog, BuilderIDs: o.BuilderIDs, SourceURIs: o.SourceURIs, RekorURL: o.RekorURL, Limits: o.Limits}
 	for _, path := range o.Keys {
 		keys, err := trust.LoadKeyFile(path)
 		if err != nil {
@@ -171,7 +176,10 @@ func (o *TrustOptions) Verifier(warn func(string)) (*trust.Verifier, error) {
 
 // VerifyOptions are the flags of `buildguard verify`.
 type VerifyOptions struct {
-	Trust  TrustOptions
+	Trust TrustOptions
+	// Limits are the --max-... flags of the trust limits, copied into
+	// Trust.Limits before verifying.
+	Limits LimitOptions
 	JSON   bool
 	Images []string
 }
@@ -202,7 +210,7 @@ func verifyCommand() *command {
 	return &command{
 		name:    "verify",
 		summary: "verify the Sigstore signatures and transparency-log entries of pinned images",
-		usage:   "[trust flags] [--json] IMAGE@DIGEST...",
+		usage:   "[trust flags] [--max-... limits] [--json] IMAGE@DIGEST...",
 		long: `Verify each image, which must be pinned by digest: find the Sigstore bundles
 attached to the digest (OCI 1.1 referrers, or the sha256-<hex> referrers tag on
 registries without the referrers API, as cosign v3 attaches them) and verify
@@ -222,9 +230,11 @@ provenance attestation (v0.2 or v1, attached the same way) about the digest
 from one of the builders and built from one of the sources.
 
 Without --rekor-url, verification is offline: nothing is fetched but the
-image's attachments from its registry (and its token service, if it has one). --rekor-url URL adds an
-online look-up in a Rekor v2 (tiled) log of the trusted root whose checkpoint
-and tiles are at URL: its current checkpoint must verify with the log's key
+image's attachments from its registry (and its token service, if it has
+one). --rekor-url URL adds an online look-up in a log of the trusted root:
+a Rekor v1 log whose REST API is at URL (each entry fetched by index with a
+fresh inclusion proof), or a Rekor v2 (tiled) log whose checkpoint and tiles
+are at URL. The log's current checkpoint must verify with the log's key
 and extend, by a consistency proof, the newest checkpoint seen before (kept
 in --checkpoints DIR) and the one in each bundle, and a fresh inclusion
 proof must place each entry in it. A log that does not extend what it showed
@@ -232,6 +242,11 @@ before may be presenting a forked (split) view: its images are refused.
 
 Verified results are cached per digest and trust flags (--verify-cache DIR,
 or --no-verify-cache); a cached result is still looked up online.
+
+What is read from a registry is bounded: the referrers an image lists, the
+size of each referrer's manifest and bundle, the log entries of a bundle.
+An image over a bound is refused; --max-referrers, --max-signature-manifest-bytes,
+--max-bundle-bytes and --max-bundle-log-entries raise them (see docs/limits.md).
 
 Images are verified concurrently; one line per image is printed
 in the order given: what was proven (signer, log entry), or every reason each
@@ -259,12 +274,14 @@ attached bundle was refused.`,
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string, IO) error {
 			o := &VerifyOptions{}
 			o.Trust.AddFlags(fs)
+			o.Limits.AddFlags(fs, VerifyCommandLimits)
 			fs.BoolVar(&o.JSON, "json", false, "print the results as JSON")
 			return func(ctx context.Context, args []string, io IO) error {
 				o.Images = args
 				if err := o.Validate(); err != nil {
 					return err
 				}
+				o.Trust.Limits = TrustLimitsOf(o.Limits.Values())
 				return runVerify(ctx, o, io)
 			}
 		},
