@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/buildguard/buildguard/internal/harness"
@@ -20,11 +23,16 @@ import (
 // TestBuildScripts runs the testscript files in build_scripts: the real
 // buildguard binary runs build steps through the real crun and runc, in a
 // busybox builder image pushed to a real distribution registry on loopback.
+// Scripts sign and attest builder images with the real cosign v3 CLI
+// through a real Rekor v2 log on loopback: $SIGSTORE holds its
+// trusted_root.json and signing_config.json and a cosign key pair
+// (cosign.key, cosign.pub, no password).
 func TestBuildScripts(t *testing.T) {
 	harness.Require(t, "docker-registry")
-	for _, tool := range []string{"crun", "runc", "busybox"} {
+	for _, tool := range []string{"crun", "runc", "busybox", "posix"} {
 		harness.Require(t, tool)
 	}
+	cosignPath := cosignBin(t)
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("buildguard build needs root for crun and runc")
@@ -36,18 +44,25 @@ func TestBuildScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Stop)
+	sigstore := sigstoreSetUp(t, cosignPath)
 	testscript.Run(t, testscript.Params{
 		Dir: "build_scripts",
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", filepath.Dir(bgBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
+			env.Setenv("PATH", filepath.Dir(bgBin)+string(os.PathListSeparator)+filepath.Dir(cosignPath)+string(os.PathListSeparator)+env.Getenv("PATH"))
 			env.Setenv("REGISTRY", reg.Addr)
 			env.Setenv("REGISTRY_PORT", reg.Addr[strings.LastIndexByte(reg.Addr, ':')+1:])
 			env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker"))
 			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+			env.Setenv("SIGSTORE", sigstore)
+			// cosign: no password on the key, no TUF or cache outside $WORK.
+			env.Setenv("COSIGN_PASSWORD", "")
+			env.Setenv("TUF_ROOT", filepath.Join(env.WorkDir, ".sigstore"))
+			env.Setenv("SIGSTORE_NO_CACHE", "true")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"push-busybox": pushBusybox,
+			"image-exists": imageExists,
 			"exit-code":    exitCode,
 			"envsubst":     envsubst,
 		},
@@ -81,4 +96,52 @@ func pushBusybox(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := img.Digest()
 	ts.Check(err)
 	ts.Setenv(args[1], d.String())
+}
+
+// sigstoreSetUp starts a Rekor v2 log for the test and makes, with the real
+// cosign CLI, a trusted root and a signing config naming it and a key pair,
+// in a directory it returns.
+func sigstoreSetUp(t *testing.T, cosignPath string) string {
+	t.Helper()
+	dir := t.TempDir()
+	rekor, err := harness.StartRekor(t.Context(), filepath.Join(dir, "rekor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rekor.Stop)
+	sigstore := filepath.Join(dir, "sigstore")
+	if err := os.Mkdir(sigstore, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sigstore, "rekor.pub"), rekor.PublicKeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := "start-time=2024-01-01T00:00:00Z"
+	cosign(t, cosignPath, sigstore, "trusted-root", "create", "--rekor=url="+rekor.URL+",public-key=rekor.pub,"+start+",origin="+rekor.Origin, "--out", "trusted_root.json")
+	cosign(t, cosignPath, sigstore, "signing-config", "create", "--rekor=url="+rekor.URL+",api-version=2,"+start+",operator=e2e", "--rekor-config=ANY", "--out", "signing_config.json")
+	cosign(t, cosignPath, sigstore, "generate-key-pair")
+	return sigstore
+}
+
+// image-exists REF: succeed when the registry serves REF (a tag or
+// digest in $REGISTRY); with !, when it answers that REF is unknown.
+func imageExists(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: [!] image-exists REF")
+	}
+	ref, err := name.ParseReference(ts.Getenv("REGISTRY") + "/" + args[0])
+	ts.Check(err)
+	_, err = remote.Head(ref)
+	var te *transport.Error
+	switch {
+	case err == nil && neg:
+		ts.Fatalf("%s exists", ref)
+	case err == nil:
+	case errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
+		if !neg {
+			ts.Fatalf("%s does not exist", ref)
+		}
+	default:
+		ts.Fatalf("asking for %s: %v", ref, err)
+	}
 }

@@ -151,6 +151,15 @@ type Published struct {
 // timings.json, never in report.json.
 type Timings struct {
 	Stages []Stage `json:"stages"`
+	// Runs are how long each run took, from starting the runtime until its
+	// container was deleted, in run order.
+	Runs []RunTiming `json:"runs,omitempty"`
+}
+
+// RunTiming is one run's duration.
+type RunTiming struct {
+	Index   int     `json:"index"`
+	Seconds float64 `json:"seconds"`
 }
 
 // Stage is one named stage and how long it took.

@@ -89,6 +89,10 @@ const (
 	ReportFileName = "report.json"
 )
 
+// NotBuiltNote is the report's note when an image was refused by
+// verification, so that no build ran in it.
+const NotBuiltNote = "nothing was built: an image failed verification (or lacks the required provenance), and an untrusted image is never run"
+
 // Result is what a guarded build found.
 type Result struct {
 	Report  *evidence.Report
@@ -181,6 +185,12 @@ func (g *run) pipeline(ctx context.Context) error {
 	}
 	if err := g.stage(StageVerify, func() error { return g.verify(ctx) }); err != nil {
 		return err
+	}
+	if !g.pol.Trusted(g.report) {
+		// An image that is not trusted is never used: a fail decision
+		// without running anything.
+		g.report.Notes = append(g.report.Notes, NotBuiltNote)
+		return g.decide(ctx)
 	}
 	if err := g.stage(StageBuild, func() error { return g.build(ctx) }); err != nil {
 		return err

@@ -133,10 +133,12 @@ func toInt(n int64) int {
 // record copies the runs and mismatches into the report.
 func (g *run) record(out *reproduce.Outcome) {
 	g.report.Runs = g.report.Runs[:0]
+	g.timings.Runs = g.timings.Runs[:0]
 	for _, r := range out.Runs {
 		er := evidence.Run{Index: r.Index, Diverse: r.Diverse, Variations: r.Variations, Log: g.rel(r.Log), ExitCode: -1}
 		if r.Result != nil {
 			er.Builder, er.ExitCode = r.Result.Image, r.Result.ExitCode
+			g.timings.Runs = append(g.timings.Runs, evidence.RunTiming{Index: r.Index, Seconds: r.Result.Duration.Seconds()})
 			if r.Result.Output != nil {
 				er.OutputDigest = r.Result.Output.Digest()
 			}

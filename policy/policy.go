@@ -118,6 +118,27 @@ func (p *Policy) Preflight(r *evidence.Report) bool {
 	return false
 }
 
+// Trusted reports whether every image passed the checks on images that are
+// not waived (verified, provenance), so that the builder may be used. When
+// one did not, the build must not run: Decide, called next, names why.
+func (p *Policy) Trusted(r *evidence.Report) bool {
+	for _, img := range r.Images {
+		if !img.Verified && !p.waived[CheckVerified] {
+			return false
+		}
+		if p.waived[CheckProvenance] {
+			continue
+		}
+		if len(p.builderIDs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.builderIDs, pr.BuilderID) }) {
+			return false
+		}
+		if len(p.sourceURIs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.sourceURIs, pr.SourceURI) }) {
+			return false
+		}
+	}
+	return true
+}
+
 func unpinnedMessage(img evidence.Image) string {
 	return fmt.Sprintf("%s image %s is not pinned by digest (run: buildguard pin --write)", img.Role, img.Ref)
 }
@@ -192,12 +213,15 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 	}
 	diverse := slices.ContainsFunc(r.Runs, func(run evidence.Run) bool { return run.Diverse })
 	switch {
+	case len(r.Runs) == 0:
+		// Nothing was built (an image was refused first): the checks on
+		// the output have nothing to say.
 	case !diverse && p.requireDiverse:
 		add(CheckDiverseRequired, "policy.requireDiverse is set but no diverse builder ran")
 	case !diverse:
 		r.Notes = appendOnce(r.Notes, NotProvenNote)
 	}
-	if r.SBOM == nil && !slices.ContainsFunc(r.Runs, func(run evidence.Run) bool { return run.ExitCode != 0 }) {
+	if r.SBOM == nil && len(r.Runs) > 0 && !slices.ContainsFunc(r.Runs, func(run evidence.Run) bool { return run.ExitCode != 0 }) {
 		// (When a build failed there is no output to describe: the build
 		// violation says so, and an SBOM violation would only repeat it.)
 		add(CheckSBOM, "no SBOM of the output was produced")

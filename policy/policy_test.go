@@ -221,3 +221,50 @@ func TestFailedBuildIsAViolation(t *testing.T) {
 		t.Errorf("the build check was waived")
 	}
 }
+
+// TestTrustedGatesTheBuild: an image that is not verified, or lacks the
+// provenance the policy requires, keeps the build from running unless that
+// check is waived; the decision made without runs names only the image.
+func TestTrustedGatesTheBuild(t *testing.T) {
+	ids := []string{"https://ci.example/builder"}
+	cases := []struct {
+		name   string
+		policy config.Policy
+		change func(r *evidence.Report)
+		want   bool
+	}{
+		{"all verified", config.Policy{BuilderIDs: ids}, func(*evidence.Report) {}, true},
+		{"diverse not verified", config.Policy{}, func(r *evidence.Report) { r.Images[1].Verified = false }, false},
+		{"not verified, waived", config.Policy{Waive: []string{CheckVerified}}, func(r *evidence.Report) { r.Images[0].Verified = false }, true},
+		{"other builder id", config.Policy{BuilderIDs: []string{"https://other.example/builder"}}, func(*evidence.Report) {}, false},
+		{"other source", config.Policy{SourceURIs: []string{"git+https://other.example/go"}}, func(*evidence.Report) {}, false},
+		{"other builder id, waived", config.Policy{BuilderIDs: []string{"https://other.example/builder"}, Waive: []string{CheckProvenance}}, func(*evidence.Report) {}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pol, err := New(c.policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := goodReport()
+			c.change(r)
+			if got := pol.Trusted(r); got != c.want {
+				t.Fatalf("Trusted = %v, want %v", got, c.want)
+			}
+			if c.want {
+				return
+			}
+			// Nothing ran: the decision is fail, for the image alone.
+			r.Runs, r.SBOM = nil, nil
+			pol.Decide(context.Background(), Input{Report: r})
+			if r.Decision != evidence.Fail {
+				t.Fatalf("decision %s, want fail", r.Decision)
+			}
+			for _, v := range r.Violations {
+				if v.Rule != CheckVerified && v.Rule != CheckProvenance {
+					t.Errorf("violation %s: %s, want only the image's", v.Rule, v.Message)
+				}
+			}
+		})
+	}
+}
