@@ -19,3 +19,6 @@ go run ./internal/cmd/benchdiff --buildguard bin/buildguard --size "${DIFF_SIZE:
 echo
 echo "== Go benchmarks"
 go test -run='^$' -bench='Pin200|Unpack|TarX' -benchtime=3x ./pin ./builder
+echo
+echo "== build: buildguard build's own cost, and against reprotest (examples/hello; needs root)"
+ROUNDS="${OVERHEAD_ROUNDS:-3}" scripts/bench-overhead.sh
