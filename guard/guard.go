@@ -77,6 +77,12 @@ type Describer interface {
 	Describe(ctx context.Context, tree, out string, sourceDateEpoch int64) (*evidence.SBOMSummary, []policy.Package, error)
 }
 
+// Preparer is a Describer that can get ready in the background while the
+// builds run; Build calls Prepare once the images are pinned.
+type Preparer interface {
+	Prepare()
+}
+
 // The stages, as progress and timings.json name them.
 const (
 	StagePin       = "pin"
@@ -182,6 +188,9 @@ func (g *run) pipeline(ctx context.Context) error {
 	_ = g.stage(StagePin, func() error { ok = g.pol.Preflight(g.report); return nil })
 	if !ok {
 		return nil // a fail decision: nothing runs
+	}
+	if p, ok := g.opts.Describe.(Preparer); ok {
+		p.Prepare()
 	}
 	if err := g.stage(StageVerify, func() error { return g.verify(ctx) }); err != nil {
 		return err

@@ -199,6 +199,15 @@ func scan(ctx context.Context, src source.Source, opts *Options) (*sbomModel, er
 	return syft.CreateSBOM(withValues{Context: ctx, values: lctx}, src, cfg)
 }
 
+// Prepare builds, in the background, what the first Generate of a process
+// would otherwise build first (syft's license scanner, about a second), so
+// that a caller that knows an SBOM will be wanted (the guarded build, while
+// its builds run) does not wait for it then. Calling it more than once, or
+// never, is fine.
+func Prepare() {
+	go func() { _, _ = licenseContext() }()
+}
+
 // licenseContext carries syft's license scanner (the default, as
 // CreateSBOM would make it), built once per process: compiling the license
 // texts into a matcher costs about as much as cataloging 100 MB of Go

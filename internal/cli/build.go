@@ -334,6 +334,9 @@ func printVerdict(io IO, o *BuildOptions, r *evidence.Report) {
 // one that imports syft) and writes them into the evidence directory.
 type sbomDescriber struct{}
 
+// Prepare readies syft while the builds run.
+func (sbomDescriber) Prepare() { sbom.Prepare() }
+
 func (sbomDescriber) Describe(ctx context.Context, tree, out string, epoch int64) (*evidence.SBOMSummary, []policy.Package, error) {
 	res, err := sbom.Generate(ctx, tree, sbom.Options{SourceDateEpoch: epoch, Name: "output"})
 	if err != nil {
