@@ -48,7 +48,7 @@ lint: check-fmt vet ## gofmt, go vet, golangci-lint (errcheck, errorlint, gosec)
 	@if command -v golangci-lint >/dev/null; then golangci-lint run --build-tags e2e ./...; \
 	elif [ "$$CI" = true ]; then echo "golangci-lint is not installed (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; exit 1; \
 	else echo "golangci-lint is not installed: skipped (install: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; fi
-	@if command -v actionlint >/dev/null; then actionlint examples/ci/github-workflow.yml; \
+	@if command -v actionlint >/dev/null; then actionlint examples/ci/github-workflow.yml examples/ci/rebuilders-workflow.yml; \
 	elif [ "$$CI" = true ]; then echo "actionlint is not installed (go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12)"; exit 1; \
 	else echo "actionlint is not installed: skipped (install: go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12)"; fi
 	@echo "govulncheck: skipped: its vulnerability database cannot be reached from this machine (no internet)"
@@ -61,6 +61,24 @@ bench: ## the benchmark script: buildguard against its peers, as ratios (see doc
 demo: build ## the guarded build of examples/hello with clean and compromised builders (as root; see docs/demo.md)
 	$(GO) run ./internal/cmd/demo --buildguard $(BIN)
 
+# The release (docs/release.md): RELEASE_FLAGS adds flags of
+# internal/cmd/release, such as --allow-dirty; RELEASE_SMALL is the small
+# main package that release-small builds on the same path.
+RELEASE_FLAGS ?=
+RELEASE_SMALL ?= ./internal/cmd/benchdiff
+
+.PHONY: release
+release: build ## buildguard's own release, guarded by buildguard: dist/buildguard, its sha256 and evidence (as root; see docs/release.md)
+	$(GO) run ./internal/cmd/release --buildguard $(BIN) --dist dist $(RELEASE_FLAGS)
+
+.PHONY: release-check
+release-check: build ## the release twice from fresh copies of HEAD: pass both times, byte-identical binaries (dist/, dist/second/)
+	$(GO) run ./internal/cmd/release --buildguard $(BIN) --dist dist --twice $(RELEASE_FLAGS)
+
+.PHONY: release-small
+release-small: build ## release-check's path on a small package (RELEASE_SMALL) into dist/small: a few minutes
+	$(GO) run ./internal/cmd/release --buildguard $(BIN) --dist dist/small --target $(RELEASE_SMALL) --twice $(RELEASE_FLAGS)
+
 .PHONY: clean
 clean: ## remove build output
-	rm -rf bin .buildguard
+	rm -rf bin .buildguard dist

@@ -57,12 +57,16 @@ type Build struct {
 	Source          string
 	SourceDigest    string
 	SourceDateEpoch int64
-	Command         []string
-	Workdir         string
-	Env             map[string]string
-	Images          []Image
-	Runs            []Run
-	Mismatches      []Mismatch
+	// Dependencies are further resolved dependencies that the source
+	// brings, listed after the source and before the images: the vendored
+	// Go modules (GoVendorDependencies).
+	Dependencies []ResourceDescriptor
+	Command      []string
+	Workdir      string
+	Env          map[string]string
+	Images       []Image
+	Runs         []Run
+	Mismatches   []Mismatch
 	// Reproducible says every run's output equals the control's.
 	Reproducible bool
 }
@@ -110,6 +114,7 @@ func Provenance(b *Build) (*Statement, error) {
 	if d := DigestSet(b.SourceDigest); d != nil {
 		deps = append(deps, ResourceDescriptor{Name: "source", Digest: d, MediaType: SourceMediaType})
 	}
+	deps = append(deps, b.Dependencies...)
 	images := append([]Image(nil), b.Images...)
 	sort.SliceStable(images, func(i, j int) bool {
 		if images[i].Role != images[j].Role {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -121,6 +122,7 @@ func (g *run) attestBuild(ctx context.Context) *attest.Build {
 			b.SourceDigest = m.Digest()
 		}
 	}
+	b.Dependencies = goVendorDependencies(cfg.Source.Resolved)
 	for _, im := range r.Images {
 		b.Images = append(b.Images, attest.Image{Role: im.Role, Ref: im.Ref, Digest: im.Digest})
 	}
@@ -148,4 +150,33 @@ func (g *run) controlManifest() *builder.Manifest {
 		return nil
 	}
 	return g.outcome.Runs[0].Result.Output
+}
+
+// goVendorDependencies lists the vendored Go modules of the source for the
+// provenance: nothing when the source has no vendor/modules.txt or it or
+// go.sum cannot be read within attest.MaxGoVendorFile. Both are read
+// inside the source, never through a link out of it.
+func goVendorDependencies(source string) []attest.ResourceDescriptor {
+	root, err := os.OpenRoot(source)
+	if err != nil {
+		return nil
+	}
+	defer root.Close()
+	read := func(name string) []byte {
+		f, err := root.Open(name)
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, attest.MaxGoVendorFile+1))
+		if err != nil || len(data) > attest.MaxGoVendorFile {
+			return nil
+		}
+		return data
+	}
+	modules := read(attest.GoModulesTxt)
+	if modules == nil {
+		return nil
+	}
+	return attest.GoVendorDependencies(modules, read("go.sum"))
 }

@@ -1,0 +1,76 @@
+package releasekit
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/buildguard/buildguard/internal/harness"
+	"github.com/buildguard/buildguard/internal/testimage"
+)
+
+// GoBuilders are a clean Go builder image and an independent one, made
+// from this machine's Go toolchain and Debian's static busybox.
+type GoBuilders struct {
+	// GoVersion is the toolchain's Go release, e.g. "go1.26.8".
+	GoVersion string
+	// Clean is busybox and the Go toolchain at /usr/local/go, as the
+	// usual vendor ships it.
+	Clean v1.Image
+	// Independent has another busybox applet set and vendor marker and
+	// the same toolchain layer: its digest differs, its compiler does
+	// not, so it shows the diverse-builder mechanism only.
+	Independent v1.Image
+}
+
+// MakeGoBuilders makes the builder images, writing the toolchain layer
+// into dir. vendor prefixes the images' vendor labels.
+func MakeGoBuilders(dir, vendor string) (*GoBuilders, error) {
+	goroot, err := testimage.HostGoRoot()
+	if err != nil {
+		return nil, err
+	}
+	bbPath, err := harness.Lookup("busybox")
+	if err != nil {
+		return nil, err
+	}
+	bb, err := testimage.StaticBusybox(bbPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	tc, err := testimage.NewToolchain(goroot, dir)
+	if err != nil {
+		return nil, err
+	}
+	labels := func(name string) map[string]string {
+		return map[string]string{"org.opencontainers.image.vendor": vendor + ": " + name, "org.opencontainers.image.title": tc.Version + " builder"}
+	}
+	clean := testimage.GoBuilder{Toolchain: tc, Busybox: bb, Labels: labels("the usual vendor"),
+		Files: map[string]string{"etc/vendor": "the usual vendor\n"}}
+	independent := testimage.GoBuilder{Toolchain: tc, Busybox: bb, Labels: labels("another vendor"),
+		Applets: []string{"sh", "ash", "cat", "ls", "env", "printf", "true", "false", "wc", "od"},
+		Files:   map[string]string{"etc/vendor": "another vendor\n"}}
+	b := &GoBuilders{GoVersion: tc.Version}
+	if b.Clean, err = clean.Image(); err != nil {
+		return nil, fmt.Errorf("clean builder image: %w", err)
+	}
+	if b.Independent, err = independent.Image(); err != nil {
+		return nil, fmt.Errorf("independent builder image: %w", err)
+	}
+	return b, nil
+}
+
+// Push pushes img to ref (a name:tag) and returns ref@digest, the digest
+// computed locally.
+func Push(ctx context.Context, ref string, img v1.Image) (string, error) {
+	d, err := testimage.Push(ctx, ref, img)
+	if err != nil {
+		return "", err
+	}
+	return ref + "@" + d, nil
+}
