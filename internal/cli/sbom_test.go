@@ -2,10 +2,19 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // sbomTree writes a small build output with two npm packages under a
@@ -109,5 +118,39 @@ func TestSBOMWriteFailureIsIncomplete(t *testing.T) {
 	_, errOut, code := run(t, "sbom", dir, "-o", filepath.Join(dir, "missing", "sbom.json"))
 	if code != 3 || !strings.Contains(errOut, "writing") {
 		t.Errorf("exit %d, %q; want 3", code, errOut)
+	}
+}
+
+// TestSBOMImageLimitFlag: --max-sbom-image-bytes bounds the image's
+// compressed layers before any is fetched, and raising it lets the same
+// image through.
+func TestSBOMImageLimitFlag(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	img, err := random.Image(4096, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	m, _ := img.Manifest()
+	var size int64
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	target := ref.Context().Digest(digest.String()).String()
+	_, errOut, code := run(t, "sbom", "--max-sbom-image-bytes", strconv.FormatInt(size-1, 10), "-q", "-o", filepath.Join(t.TempDir(), "x.json"), target)
+	if code == 0 || !strings.Contains(errOut, "raise with --max-sbom-image-bytes") {
+		t.Fatalf("one byte under the image: exit %d, %s", code, errOut)
+	}
+	_, errOut, code = run(t, "sbom", "--max-sbom-image-bytes", strconv.FormatInt(size, 10), "-q", "-o", filepath.Join(t.TempDir(), "x.json"), target)
+	if code != 0 {
+		t.Fatalf("at the limit: exit %d, %s", code, errOut)
 	}
 }
