@@ -16,6 +16,10 @@ import (
 type GoBuilders struct {
 	// GoVersion is the toolchain's Go release, e.g. "go1.26.8".
 	GoVersion string
+	// GoRoot is the toolchain's directory on this machine.
+	GoRoot string
+	// Busybox is the path of the static busybox on this machine.
+	Busybox string
 	// Clean is busybox and the Go toolchain at /usr/local/go, as the
 	// usual vendor ships it.
 	Clean v1.Image
@@ -23,6 +27,8 @@ type GoBuilders struct {
 	// the same toolchain layer: its digest differs, its compiler does
 	// not, so it shows the diverse-builder mechanism only.
 	Independent v1.Image
+
+	clean testimage.GoBuilder
 }
 
 // MakeGoBuilders makes the builder images, writing the toolchain layer
@@ -55,7 +61,7 @@ func MakeGoBuilders(dir, vendor string) (*GoBuilders, error) {
 	independent := testimage.GoBuilder{Toolchain: tc, Busybox: bb, Labels: labels("another vendor"),
 		Applets: []string{"sh", "ash", "cat", "ls", "env", "printf", "true", "false", "wc", "od"},
 		Files:   map[string]string{"etc/vendor": "another vendor\n"}}
-	b := &GoBuilders{GoVersion: tc.Version}
+	b := &GoBuilders{GoVersion: tc.Version, GoRoot: goroot, Busybox: bbPath, clean: clean}
 	if b.Clean, err = clean.Image(); err != nil {
 		return nil, fmt.Errorf("clean builder image: %w", err)
 	}
@@ -63,6 +69,19 @@ func MakeGoBuilders(dir, vendor string) (*GoBuilders, error) {
 		return nil, fmt.Errorf("independent builder image: %w", err)
 	}
 	return b, nil
+}
+
+// Compromised makes a compromised builder image: the clean one plus a
+// layer whose go runs the real go, then appends payload to every binary
+// it builds.
+func (b *GoBuilders) Compromised(payload string) (v1.Image, error) {
+	c := b.clean
+	c.Payload = payload
+	img, err := c.Image()
+	if err != nil {
+		return nil, fmt.Errorf("compromised builder image: %w", err)
+	}
+	return img, nil
 }
 
 // Push pushes img to ref (a name:tag) and returns ref@digest, the digest

@@ -4,8 +4,8 @@
 // builder images made from this machine's toolchain, and key-pair signing
 // with the real cosign CLI through a Rekor v2 log started on loopback.
 //
-// It is for internal/cmd/release (`make release`); internal/cmd/demo can
-// move to it too.
+// It is for internal/cmd/release (`make release`), internal/cmd/demo
+// (`make demo`) and internal/cmd/benchoverhead (scripts/bench-overhead.sh).
 package releasekit
 
 import (
@@ -56,6 +56,9 @@ type Runner struct {
 	// Out is where commands and their output are shown; nil means
 	// os.Stdout.
 	Out io.Writer
+	// Quiet shows nothing; the error of a command that exits other than
+	// wanted then carries its output.
+	Quiet bool
 }
 
 func (r *Runner) out() io.Writer {
@@ -72,6 +75,9 @@ func (r *Runner) out() io.Writer {
 func (r *Runner) Run(ctx context.Context, dir string, want int, bin string, args ...string) (string, error) {
 	line := filepath.Base(bin) + " " + strings.Join(args, " ")
 	w := r.out()
+	if r.Quiet {
+		w = io.Discard
+	}
 	fmt.Fprintf(w, "$ %s\n", line)
 	c := exec.CommandContext(ctx, bin, args...)
 	c.Dir, c.Env = dir, r.Env
@@ -80,6 +86,9 @@ func (r *Runner) Run(ctx context.Context, dir string, want int, bin string, args
 	var out bytes.Buffer
 	ind := &indent{w: w, start: true}
 	c.Stdout = io.MultiWriter(&out, ind)
+	if r.Quiet {
+		c.Stdout = &out
+	}
 	c.Stderr = c.Stdout
 	err := c.Run()
 	got := 0
@@ -98,7 +107,11 @@ func (r *Runner) Run(ctx context.Context, dir string, want int, bin string, args
 		return out.String(), ctx.Err()
 	}
 	if got != want {
-		return out.String(), fmt.Errorf("%s exited %d, want %d", line, got, want)
+		err := fmt.Errorf("%s exited %d, want %d", line, got, want)
+		if r.Quiet {
+			err = fmt.Errorf("%w\n%s", err, out.String())
+		}
+		return out.String(), err
 	}
 	return out.String(), nil
 }

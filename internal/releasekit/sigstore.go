@@ -19,8 +19,9 @@ type Sigstore struct {
 
 // NewSigstore makes, in dir, a trusted root and a signing config for the
 // Rekor v2 log and a cosign key pair (without a password: run's Env must
-// set COSIGN_PASSWORD=), with the cosign at the path cosign.
-func NewSigstore(ctx context.Context, run *Runner, cosign, dir string, rekor *harness.Rekor) (*Sigstore, error) {
+// set COSIGN_PASSWORD=), with the cosign at the path cosign. operator
+// names the log's operator in the signing config.
+func NewSigstore(ctx context.Context, run *Runner, cosign, dir, operator string, rekor *harness.Rekor) (*Sigstore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -30,7 +31,7 @@ func NewSigstore(ctx context.Context, run *Runner, cosign, dir string, rekor *ha
 	start := "start-time=2024-01-01T00:00:00Z"
 	for _, args := range [][]string{
 		{"trusted-root", "create", "--rekor=url=" + rekor.URL + ",public-key=rekor.pub," + start + ",origin=" + rekor.Origin, "--out", "trusted_root.json"},
-		{"signing-config", "create", "--rekor=url=" + rekor.URL + ",api-version=2," + start + ",operator=buildguard-release", "--rekor-config=ANY", "--out", "signing_config.json"},
+		{"signing-config", "create", "--rekor=url=" + rekor.URL + ",api-version=2," + start + ",operator=" + operator, "--rekor-config=ANY", "--out", "signing_config.json"},
 		{"generate-key-pair"},
 	} {
 		if _, err := run.Run(ctx, dir, 0, cosign, args...); err != nil {

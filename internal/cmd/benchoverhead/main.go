@@ -19,7 +19,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,11 +38,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/buildguard/buildguard/internal/harness"
+	"github.com/buildguard/buildguard/internal/releasekit"
 	"github.com/buildguard/buildguard/internal/testimage"
 )
-
-// exampleRegistry is the registry the example's files name.
-const exampleRegistry = "127.0.0.1:5000"
 
 // exampleCommand is the example's builder command, which the benchmark
 // wraps to time the compiler inside the sandbox.
@@ -82,9 +79,9 @@ func main() {
 
 // bench holds what the measurements share.
 type bench struct {
-	bin, cosign, reprotest string
-	tmp, work, src         string
-	env                    []string
+	bin, reprotest string
+	tmp, work, src string
+	run            *releasekit.Runner // quiet
 }
 
 // config is one `buildguard build` set-up.
@@ -108,10 +105,11 @@ func run(ctx context.Context, bin, example string, rounds int, waived bool) (err
 	if b.bin, err = filepath.Abs(bin); err != nil {
 		return err
 	}
-	if err := preflight(); err != nil {
+	if err := releasekit.Preflight("benchoverhead"); err != nil {
 		return err
 	}
-	if b.cosign, err = harness.Lookup("cosign"); err != nil {
+	cosign, err := harness.Lookup("cosign")
+	if err != nil {
 		return err
 	}
 	if b.reprotest, err = exec.LookPath("reprotest"); err != nil {
@@ -122,14 +120,11 @@ func run(ctx context.Context, bin, example string, rounds int, waived bool) (err
 	}
 	defer os.RemoveAll(b.tmp)
 	b.work, b.src = filepath.Join(b.tmp, "hello"), filepath.Join(b.tmp, "src")
-	sigstore := filepath.Join(b.tmp, "sigstore")
-	for _, d := range []string{sigstore, filepath.Join(b.tmp, "docker"), b.src} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
+	env, err := releasekit.ToolEnv(b.tmp)
+	if err != nil {
+		return err
 	}
-	b.env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(b.tmp, "cache"), "DOCKER_CONFIG="+filepath.Join(b.tmp, "docker"),
-		"TUF_ROOT="+filepath.Join(b.tmp, "tuf"), "SIGSTORE_NO_CACHE=true", "COSIGN_PASSWORD=")
+	b.run = &releasekit.Runner{Quiet: true, Env: env}
 
 	reg, err := harness.StartRegistry(ctx, filepath.Join(b.tmp, "registry"))
 	if err != nil {
@@ -145,20 +140,20 @@ func run(ctx context.Context, bin, example string, rounds int, waived bool) (err
 	if err != nil {
 		return err
 	}
-	if err := b.sigstoreSetUp(ctx, sigstore, rekor); err != nil {
+	sig, err := releasekit.NewSigstore(ctx, b.run, cosign, filepath.Join(b.tmp, "sigstore"), "benchoverhead", rekor)
+	if err != nil {
 		return err
 	}
-	if _, err := b.cmd(ctx, sigstore, b.cosign, append([]string{"sign", "--yes", "--allow-http-registry", "--key", "cosign.key",
-		"--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json"}, refs...)...); err != nil {
+	if err := sig.Sign(ctx, refs...); err != nil {
 		return err
 	}
 	if err := copyExample(example, b.work, b.src, reg.Addr); err != nil {
 		return err
 	}
-	if _, err := b.cmd(ctx, b.work, b.bin, "pin", "--write", "buildguard.yaml", "Dockerfile"); err != nil {
+	if _, err := b.run.Run(ctx, b.work, 0, b.bin, "pin", "--write", "buildguard.yaml", "Dockerfile"); err != nil {
 		return err
 	}
-	configs, err := b.configs(sigstore, waived)
+	configs, err := b.configs(sig, waived)
 	if err != nil {
 		return err
 	}
@@ -251,57 +246,11 @@ runs overlap (side by side on the cores).`)
 	}
 }
 
-// preflight fails early, naming every missing tool.
-func preflight() error {
-	var missing []string
-	for _, tool := range []string{"docker-registry", "posix", "cosign", "busybox"} {
-		if _, err := harness.Lookup(tool); err != nil {
-			missing = append(missing, fmt.Sprintf("%s (%s)", tool, harness.InstallHint(tool)))
-		}
-	}
-	_, crunErr := harness.Lookup("crun")
-	_, runcErr := harness.Lookup("runc")
-	if crunErr != nil && runcErr != nil {
-		missing = append(missing, "crun or runc ("+harness.InstallHint("crun")+")")
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("needs: %s", strings.Join(missing, ", "))
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("the guarded builds run through crun or runc as root: run as root")
-	}
-	return nil
-}
-
 // pushImages makes and pushes the builder, the independent builder and
 // the base image, and returns them as ref@digest (in that order) and the
 // Go version.
 func pushImages(ctx context.Context, addr, dir string) ([]string, string, error) {
-	goroot, err := testimage.HostGoRoot()
-	if err != nil {
-		return nil, "", err
-	}
-	bbPath, err := harness.Lookup("busybox")
-	if err != nil {
-		return nil, "", err
-	}
-	bb, err := testimage.StaticBusybox(bbPath)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", err
-	}
-	tc, err := testimage.NewToolchain(goroot, dir)
-	if err != nil {
-		return nil, "", err
-	}
-	clean, err := testimage.GoBuilder{Toolchain: tc, Busybox: bb, Files: map[string]string{"etc/vendor": "the usual vendor\n"}}.Image()
-	if err != nil {
-		return nil, "", err
-	}
-	independent, err := testimage.GoBuilder{Toolchain: tc, Busybox: bb, Applets: []string{"sh", "ash", "cat", "ls", "env", "true"},
-		Files: map[string]string{"etc/vendor": "another vendor\n"}}.Image()
+	builders, err := releasekit.MakeGoBuilders(dir, "benchoverhead")
 	if err != nil {
 		return nil, "", err
 	}
@@ -313,41 +262,21 @@ func pushImages(ctx context.Context, addr, dir string) ([]string, string, error)
 	for _, p := range []struct {
 		repo string
 		img  v1.Image
-	}{{"demo/go-builder:1.26", clean}, {"demo/go-builder-independent:1.26", independent}, {"demo/static:1", base}} {
-		ref := addr + "/" + p.repo
-		d, err := testimage.Push(ctx, ref, p.img)
+	}{{"demo/go-builder:1.26", builders.Clean}, {"demo/go-builder-independent:1.26", builders.Independent}, {"demo/static:1", base}} {
+		ref, err := releasekit.Push(ctx, addr+"/"+p.repo, p.img)
 		if err != nil {
 			return nil, "", err
 		}
-		refs = append(refs, ref+"@"+d)
+		refs = append(refs, ref)
 	}
-	return refs, tc.Version, nil
-}
-
-// sigstoreSetUp makes a trusted root and a signing config for the Rekor
-// log and a cosign key pair in dir.
-func (b *bench) sigstoreSetUp(ctx context.Context, dir string, rekor *harness.Rekor) error {
-	if err := os.WriteFile(filepath.Join(dir, "rekor.pub"), rekor.PublicKeyPEM, 0o600); err != nil {
-		return err
-	}
-	start := "start-time=2024-01-01T00:00:00Z"
-	for _, args := range [][]string{
-		{"trusted-root", "create", "--rekor=url=" + rekor.URL + ",public-key=rekor.pub," + start + ",origin=" + rekor.Origin, "--out", "trusted_root.json"},
-		{"signing-config", "create", "--rekor=url=" + rekor.URL + ",api-version=2," + start + ",operator=benchoverhead", "--rekor-config=ANY", "--out", "signing_config.json"},
-		{"generate-key-pair"},
-	} {
-		if _, err := b.cmd(ctx, dir, b.cosign, args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return refs, builders.GoVersion, nil
 }
 
 // configs writes the configurations: two runs, and two runs plus the
 // diverse builder; each with the images' signatures verified (the result
 // cache off, so that verification runs every time) and, with waived, with
 // verification waived too. The last one runs both builders.
-func (b *bench) configs(sigstore string, waived bool) ([]config, error) {
+func (b *bench) configs(sig *releasekit.Sigstore, waived bool) ([]config, error) {
 	data, err := os.ReadFile(filepath.Join(b.work, "buildguard.yaml"))
 	if err != nil {
 		return nil, err
@@ -366,7 +295,7 @@ func (b *bench) configs(sigstore string, waived bool) ([]config, error) {
 		return nil, errors.New("the example has no policy section")
 	}
 	waive := func(s string) string { return strings.Replace(s, "\npolicy:\n", "\npolicy:\n  waive: [verified]\n", 1) }
-	signed := []string{"--trusted-root", filepath.Join(sigstore, "trusted_root.json"), "--key", filepath.Join(sigstore, "cosign.pub"), "--no-verify-cache"}
+	signed := []string{"--trusted-root", sig.TrustedRoot(), "--key", sig.PublicKey(), "--no-verify-cache"}
 	type set struct {
 		name, yaml string
 		args       []string
@@ -491,53 +420,32 @@ func sumOf(ivs [][2]float64) float64 {
 // seconds.
 func (b *bench) timed(ctx context.Context, dir, bin string, args ...string) (float64, error) {
 	began := time.Now()
-	if _, err := b.cmd(ctx, dir, bin, args...); err != nil {
+	if _, err := b.run.Run(ctx, dir, 0, bin, args...); err != nil {
 		return 0, err
 	}
 	return time.Since(began).Seconds(), nil
-}
-
-// cmd runs bin in dir and returns its output; a non-zero exit is an error
-// that shows the output.
-func (b *bench) cmd(ctx context.Context, dir, bin string, args ...string) ([]byte, error) {
-	c := exec.CommandContext(ctx, bin, args...)
-	c.Dir, c.Env = dir, b.env
-	c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
-	c.WaitDelay = 30 * time.Second
-	var out bytes.Buffer
-	c.Stdout, c.Stderr = &out, &out
-	if err := c.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.Bytes())
-	}
-	return out.Bytes(), nil
 }
 
 // copyExample copies the example's files into work, pointing them at the
 // registry, and its Go files (go.mod, *.go) into src for the host and
 // reprotest builds.
 func copyExample(example, work, src, addr string) error {
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	names, err := releasekit.CopyExample(example, work, addr)
+	if err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(example)
-	if err != nil {
-		return fmt.Errorf("reading the example: %w", err)
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		return err
 	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
+	for _, name := range names {
+		if name != "go.mod" && !strings.HasSuffix(name, ".go") {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(example, e.Name()))
+		data, err := os.ReadFile(filepath.Join(example, name))
 		if err != nil {
 			return err
 		}
-		if e.Name() == "go.mod" || strings.HasSuffix(e.Name(), ".go") {
-			if err := os.WriteFile(filepath.Join(src, e.Name()), data, 0o644); err != nil { //nolint:gosec // names come from ReadDir of the example directory
-				return err
-			}
-		}
-		data = bytes.ReplaceAll(data, []byte(exampleRegistry), []byte(addr))
-		if err := os.WriteFile(filepath.Join(work, e.Name()), data, 0o644); err != nil { //nolint:gosec // names come from ReadDir of the example directory
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil { //nolint:gosec // names come from ReadDir of the example directory
 			return err
 		}
 	}

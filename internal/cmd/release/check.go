@@ -5,28 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-)
 
-// report is the part of report.json the release checks.
-type report struct {
-	Decision   string `json:"decision"`
-	Violations []struct {
-		Rule    string `json:"rule"`
-		Message string `json:"message"`
-	} `json:"violations"`
-	Images []struct {
-		Role     string `json:"role"`
-		Ref      string `json:"ref"`
-		Verified bool   `json:"verified"`
-	} `json:"images"`
-	Runs []struct {
-		Index        int    `json:"index"`
-		Builder      string `json:"builder"`
-		Diverse      bool   `json:"diverse"`
-		OutputDigest string `json:"outputDigest"`
-	} `json:"runs"`
-}
+	"github.com/buildguard/buildguard/internal/releasekit"
+)
 
 // provenance is the part of provenance.json the release checks.
 type provenance struct {
@@ -61,8 +42,8 @@ func readJSON(path string, v any) error {
 // provenance that records the source tree and the vendored dependencies.
 // It returns the output digest and sets t.digest.
 func checkEvidence(dir, clean, independent string, t *tree) (string, error) {
-	var r report
-	if err := readJSON(filepath.Join(dir, "report.json"), &r); err != nil {
+	r, err := releasekit.ReadReport(dir)
+	if err != nil {
 		return "", err
 	}
 	if r.Decision != "pass" || len(r.Violations) != 0 {
@@ -76,17 +57,11 @@ func checkEvidence(dir, clean, independent string, t *tree) (string, error) {
 			return "", fmt.Errorf("report.json: %s image %s is not verified", im.Role, im.Ref)
 		}
 	}
-	want := []string{digestOf(clean), digestOf(clean), digestOf(independent)}
-	if len(r.Runs) != len(want) {
-		return "", fmt.Errorf("report.json has %d runs, want %d", len(r.Runs), len(want))
+	if err := r.CheckRuns(releasekit.DigestOf(clean), releasekit.DigestOf(independent)); err != nil {
+		return "", err
 	}
-	for i, run := range r.Runs {
-		if run.Builder != want[i] || run.Diverse != (i == 2) {
-			return "", fmt.Errorf("report.json: run %d was built by %s (diverse %t), want %s", run.Index, run.Builder, run.Diverse, want[i])
-		}
-		if run.OutputDigest == "" || run.OutputDigest != r.Runs[0].OutputDigest {
-			return "", fmt.Errorf("report.json: run %d made %q, run 1 %q", run.Index, run.OutputDigest, r.Runs[0].OutputDigest)
-		}
+	if err := r.CheckSameOutput(); err != nil {
+		return "", err
 	}
 	var p provenance
 	if err := readJSON(filepath.Join(dir, "provenance.json"), &p); err != nil {
@@ -105,9 +80,4 @@ func checkEvidence(dir, clean, independent string, t *tree) (string, error) {
 		return "", fmt.Errorf("provenance.json: no source among the resolved dependencies")
 	}
 	return r.Runs[0].OutputDigest, nil
-}
-
-// digestOf returns the digest of a ref@digest.
-func digestOf(ref string) string {
-	return ref[strings.LastIndexByte(ref, '@')+1:]
 }

@@ -153,11 +153,11 @@ func Release(ctx context.Context, w io.Writer, o Options) (_ *Result, err error)
 		}
 	}()
 	// Every cache and configuration the tools write goes under tmp.
-	r.run = &releasekit.Runner{Env: append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(r.tmp, "cache"), "DOCKER_CONFIG="+filepath.Join(r.tmp, "docker"),
-		"TUF_ROOT="+filepath.Join(r.tmp, "tuf"), "SIGSTORE_NO_CACHE=true", "COSIGN_PASSWORD="), Out: w}
-	if err := os.MkdirAll(filepath.Join(r.tmp, "docker"), 0o700); err != nil {
+	env, err := releasekit.ToolEnv(r.tmp)
+	if err != nil {
 		return nil, err
 	}
+	r.run = &releasekit.Runner{Env: env, Out: w}
 	if err := r.cleanDist(); err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func Release(ctx context.Context, w io.Writer, o Options) (_ *Result, err error)
 		return nil, err
 	}
 	r.say("Signing them with the real cosign CLI (a key pair), each signature logged in the Rekor v2 log")
-	if r.sig, err = releasekit.NewSigstore(ctx, r.run, cosign, filepath.Join(r.tmp, "sigstore"), rekor); err != nil {
+	if r.sig, err = releasekit.NewSigstore(ctx, r.run, cosign, filepath.Join(r.tmp, "sigstore"), "buildguard-release", rekor); err != nil {
 		return nil, err
 	}
 	if err := r.sig.Sign(ctx, r.builders.clean, r.builders.independent); err != nil {
