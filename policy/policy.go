@@ -123,20 +123,34 @@ func (p *Policy) Preflight(r *evidence.Report) bool {
 // one did not, the build must not run: Decide, called next, names why.
 func (p *Policy) Trusted(r *evidence.Report) bool {
 	for _, img := range r.Images {
-		if !img.Verified && !p.waived[CheckVerified] {
-			return false
-		}
-		if p.waived[CheckProvenance] {
-			continue
-		}
-		if len(p.builderIDs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.builderIDs, pr.BuilderID) }) {
-			return false
-		}
-		if len(p.sourceURIs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.sourceURIs, pr.SourceURI) }) {
-			return false
+		for _, v := range p.imageViolations(img) {
+			if !p.waived[v.Rule] {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// imageViolations are the violations of the checks on one image (verified,
+// provenance), waived or not.
+func (p *Policy) imageViolations(img evidence.Image) []evidence.Violation {
+	var v []evidence.Violation
+	name := img.Ref
+	if !img.Verified {
+		why := "no verified signature and log entry"
+		if len(img.Problems) > 0 {
+			why = strings.Join(img.Problems, "; ")
+		}
+		v = append(v, evidence.Violation{Rule: CheckVerified, Message: fmt.Sprintf("%s image %s is not verified: %s", img.Role, name, why)})
+	}
+	if len(p.builderIDs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.builderIDs, pr.BuilderID) }) {
+		v = append(v, evidence.Violation{Rule: CheckProvenance, Message: fmt.Sprintf("%s image %s has no verified provenance from an allowed builder (%s)", img.Role, name, strings.Join(p.builderIDs, ", "))})
+	}
+	if len(p.sourceURIs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.sourceURIs, pr.SourceURI) }) {
+		v = append(v, evidence.Violation{Rule: CheckProvenance, Message: fmt.Sprintf("%s image %s has no verified provenance from an allowed source (%s)", img.Role, name, strings.Join(p.sourceURIs, ", "))})
+	}
+	return v
 }
 
 func unpinnedMessage(img evidence.Image) string {
@@ -172,22 +186,11 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 		}
 	}
 	for _, img := range r.Images {
-		name := img.Ref
 		if !img.Pinned {
 			add(CheckPinned, unpinnedMessage(img))
 		}
-		if !img.Verified {
-			why := "no verified signature and log entry"
-			if len(img.Problems) > 0 {
-				why = strings.Join(img.Problems, "; ")
-			}
-			add(CheckVerified, fmt.Sprintf("%s image %s is not verified: %s", img.Role, name, why))
-		}
-		if len(p.builderIDs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.builderIDs, pr.BuilderID) }) {
-			add(CheckProvenance, fmt.Sprintf("%s image %s has no verified provenance from an allowed builder (%s)", img.Role, name, strings.Join(p.builderIDs, ", ")))
-		}
-		if len(p.sourceURIs) > 0 && !hasProvenance(img, func(pr evidence.Provenance) bool { return slices.Contains(p.sourceURIs, pr.SourceURI) }) {
-			add(CheckProvenance, fmt.Sprintf("%s image %s has no verified provenance from an allowed source (%s)", img.Role, name, strings.Join(p.sourceURIs, ", ")))
+		for _, iv := range p.imageViolations(img) {
+			add(iv.Rule, iv.Message)
 		}
 	}
 	for _, run := range r.Runs {
