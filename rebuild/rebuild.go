@@ -126,15 +126,16 @@ func ReadInput(path string) (Input, error) {
 	return Input{Name: path, Bundle: data}, nil
 }
 
-// Reason is a stable code for why an attestation does not count.
-type Reason string
+// Reason is a stable code for why an attestation does not count: the trust
+// package's, whose signature-check reasons (untrusted-key, bad-signature,
+// ...) pass through unchanged.
+type Reason = trust.Reason
 
-// The reasons. Those of the signature check are the trust package's
-// (untrusted-key, bad-signature, ...).
+// The reasons besides the trust package's.
 const (
 	ReasonMalformed         Reason = "malformed"
-	ReasonBadSignature      Reason = Reason(trust.ReasonBadSignature)
-	ReasonUntrustedKey      Reason = Reason(trust.ReasonUntrustedKey)
+	ReasonBadSignature             = trust.ReasonBadSignature
+	ReasonUntrustedKey             = trust.ReasonUntrustedKey
 	ReasonWrongPredicate    Reason = "wrong-predicate-type"
 	ReasonNoOutput          Reason = "no-output"
 	ReasonNotPassed         Reason = "not-passed"
@@ -143,13 +144,9 @@ const (
 	ReasonConflictingSigner Reason = "conflicting-signer"
 )
 
-// Refusal is why an attestation does not count.
-type Refusal struct {
-	Reason Reason `json:"reason"`
-	Detail string `json:"detail"`
-}
-
-func (r Refusal) String() string { return string(r.Reason) + ": " + r.Detail }
+// Refusal is why an attestation does not count, as the trust package says
+// why a signature does.
+type Refusal = trust.Refusal
 
 func refuse(reason Reason, format string, args ...any) *Refusal {
 	return &Refusal{Reason: reason, Detail: fmt.Sprintf(format, args...)}
@@ -279,7 +276,7 @@ func check(v *trust.Verifier, names map[string]string, in Input) Runner {
 	if !c.Verified {
 		r.Refusal = refuse(ReasonMalformed, "not verified")
 		if c.Refusal != nil {
-			r.Refusal = &Refusal{Reason: Reason(c.Refusal.Reason), Detail: c.Refusal.Detail}
+			r.Refusal = c.Refusal
 		}
 		return r
 	}
