@@ -79,7 +79,7 @@ func (v *Verifier) VerifyBundle(data []byte, artifactDigest string) (Candidate, 
 func (v *Verifier) verifyBundle(data []byte, d Digest) Candidate {
 	var c Candidate
 	if int64(len(data)) > v.limits.MaxBundleBytes {
-		c.Refusal = refuse(ReasonBundleTooLarge, "bundle of %d bytes is larger than the limit of %d (raise with limits.bundleBytes, --max-bundle-bytes)", len(data), v.limits.MaxBundleBytes)
+		c.Refusal = refuse(ReasonBundleTooLarge, "bundle of %d bytes is larger than the limit of %d %s", len(data), v.limits.MaxBundleBytes, raise("MaxBundleBytes"))
 		return c
 	}
 	b := &bundle.Bundle{}
@@ -105,7 +105,7 @@ func (v *Verifier) verifyEntity(b *bundle.Bundle, d Digest, c Candidate) Candida
 		return c
 	}
 	if len(entries) > v.limits.MaxLogEntries {
-		c.Refusal = refuse(ReasonTlogTooMany, "bundle carries %d log entries, more than the limit of %d (raise with limits.bundleLogEntries, --max-bundle-log-entries)", len(entries), v.limits.MaxLogEntries)
+		c.Refusal = refuse(ReasonTlogTooMany, "bundle carries %d log entries, more than the limit of %d %s", len(entries), v.limits.MaxLogEntries, raise("MaxLogEntries"))
 		return c
 	}
 	vc, err := b.VerificationContent()

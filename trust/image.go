@@ -127,7 +127,7 @@ func (v *Verifier) verifyImage(ctx context.Context, nd name.Digest, d Digest) (*
 		return nil, &RegistryError{Ref: nd.String(), Err: err}
 	}
 	if n := len(im.Manifests); n > v.limits.MaxReferrers {
-		res.Problems = append(res.Problems, *refuse(ReasonTooManyReferrers, "%s has %d referrers, more than the limit of %d (raise with limits.referrers, --max-referrers)", d, n, v.limits.MaxReferrers))
+		res.Problems = append(res.Problems, *refuse(ReasonTooManyReferrers, "%s has %d referrers, more than the limit of %d %s", d, n, v.limits.MaxReferrers, raise("MaxReferrers")))
 		return res, nil
 	}
 	// Registries list referrers in any order; the result must not depend
@@ -198,7 +198,7 @@ func hasSignature(cands []Candidate) bool {
 func (v *Verifier) referrerCandidate(nd name.Digest, desc v1.Descriptor, d Digest, opts []remote.Option) (*Candidate, error) {
 	c := &Candidate{Source: "referrer " + desc.Digest.String()}
 	if desc.Size > v.limits.MaxManifestBytes {
-		c.Refusal = refuse(ReasonBundleTooLarge, "referrer manifest of %d bytes is larger than the limit of %d (raise with limits.signatureManifestBytes, --max-signature-manifest-bytes)", desc.Size, v.limits.MaxManifestBytes)
+		c.Refusal = refuse(ReasonBundleTooLarge, "referrer manifest of %d bytes is larger than the limit of %d %s", desc.Size, v.limits.MaxManifestBytes, raise("MaxManifestBytes"))
 		return c, nil
 	}
 	img, err := remote.Image(nd.Context().Digest(desc.Digest.String()), opts...)
@@ -227,12 +227,12 @@ func (v *Verifier) referrerCandidate(nd name.Digest, desc v1.Descriptor, d Diges
 		return c, nil
 	}
 	if layers[0].Size > v.limits.MaxBundleBytes {
-		c.Refusal = refuse(ReasonBundleTooLarge, "bundle of %d bytes is larger than the limit of %d (raise with limits.bundleBytes, --max-bundle-bytes)", layers[0].Size, v.limits.MaxBundleBytes)
+		c.Refusal = refuse(ReasonBundleTooLarge, "bundle of %d bytes is larger than the limit of %d %s", layers[0].Size, v.limits.MaxBundleBytes, raise("MaxBundleBytes"))
 		return c, nil
 	}
 	data, err := v.readBlob(img, layers[0].Digest)
 	if errors.Is(err, errTooLarge) {
-		c.Refusal = refuse(ReasonBundleTooLarge, "bundle is larger than the limit of %d bytes (raise with limits.bundleBytes, --max-bundle-bytes)", v.limits.MaxBundleBytes)
+		c.Refusal = refuse(ReasonBundleTooLarge, "bundle is larger than the limit of %d bytes %s", v.limits.MaxBundleBytes, raise("MaxBundleBytes"))
 		return c, nil
 	}
 	if err != nil {

@@ -93,7 +93,7 @@ func (v *Verifier) legacyTag(nd name.Digest, d Digest, opts []remote.Option, lk 
 	}
 	src := "legacy " + lk.what + " " + tag.TagStr()
 	if desc.Size > v.limits.MaxManifestBytes {
-		return []Candidate{{Source: src, Kind: lk.kind, Refusal: refuse(ReasonBundleTooLarge, "%s manifest of %d bytes is larger than the limit of %d (raise with limits.signatureManifestBytes, --max-signature-manifest-bytes)", lk.what, desc.Size, v.limits.MaxManifestBytes)}}, nil
+		return []Candidate{{Source: src, Kind: lk.kind, Refusal: refuse(ReasonBundleTooLarge, "%s manifest of %d bytes is larger than the limit of %d %s", lk.what, desc.Size, v.limits.MaxManifestBytes, raise("MaxManifestBytes"))}}, nil
 	}
 	img, err := desc.Image()
 	if err != nil {
@@ -104,7 +104,7 @@ func (v *Verifier) legacyTag(nd name.Digest, d Digest, opts []remote.Option, lk 
 		return nil, err
 	}
 	if n := len(m.Layers); n > v.limits.MaxReferrers {
-		return []Candidate{{Source: src, Kind: lk.kind, Refusal: refuse(ReasonTooManyReferrers, "%s holds %d %ss, more than the limit of %d (raise with limits.referrers, --max-referrers)", tag.TagStr(), n, lk.what, v.limits.MaxReferrers)}}, nil
+		return []Candidate{{Source: src, Kind: lk.kind, Refusal: refuse(ReasonTooManyReferrers, "%s holds %d %ss, more than the limit of %d %s", tag.TagStr(), n, lk.what, v.limits.MaxReferrers, raise("MaxReferrers"))}}, nil
 	}
 	var out []Candidate
 	for _, l := range m.Layers {
@@ -113,11 +113,11 @@ func (v *Verifier) legacyTag(nd name.Digest, d Digest, opts []remote.Option, lk 
 		case l.MediaType != lk.layerType:
 			c.Refusal = refuse(ReasonMalformed, "layer of type %q is not a %s", l.MediaType, map[Kind]string{KindSignature: "simple-signing payload", KindAttestation: "DSSE envelope"}[lk.kind])
 		case l.Size > v.limits.MaxBundleBytes:
-			c.Refusal = refuse(ReasonBundleTooLarge, "%s of %d bytes is larger than the limit of %d (raise with limits.bundleBytes, --max-bundle-bytes)", lk.what, l.Size, v.limits.MaxBundleBytes)
+			c.Refusal = refuse(ReasonBundleTooLarge, "%s of %d bytes is larger than the limit of %d %s", lk.what, l.Size, v.limits.MaxBundleBytes, raise("MaxBundleBytes"))
 		default:
 			payload, err := v.readBlob(img, l.Digest)
 			if errors.Is(err, errTooLarge) {
-				c.Refusal = refuse(ReasonBundleTooLarge, "%s is larger than the limit of %d bytes (raise with limits.bundleBytes, --max-bundle-bytes)", lk.what, v.limits.MaxBundleBytes)
+				c.Refusal = refuse(ReasonBundleTooLarge, "%s is larger than the limit of %d bytes %s", lk.what, v.limits.MaxBundleBytes, raise("MaxBundleBytes"))
 				break
 			}
 			if err != nil {

@@ -243,6 +243,19 @@ type Limits struct {
 	MaxLogEntries int
 }
 
+// limitSettings names, for each Limits field, the buildguard.yaml field and
+// the flag that raise it.
+var limitSettings = map[string]string{
+	"MaxReferrers":     "limits.referrers, --max-referrers",
+	"MaxManifestBytes": "limits.signatureManifestBytes, --max-signature-manifest-bytes",
+	"MaxBundleBytes":   "limits.bundleBytes, --max-bundle-bytes",
+	"MaxLogEntries":    "limits.bundleLogEntries, --max-bundle-log-entries",
+}
+
+// raise says how to raise the limit of a Limits field, for the refusals
+// that one caused.
+func raise(field string) string { return "(raise with " + limitSettings[field] + ")" }
+
 // The default limits.
 const (
 	DefaultMaxReferrers     = 128
