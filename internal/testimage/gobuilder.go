@@ -20,8 +20,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -352,18 +350,7 @@ func BusyboxImage(bb []byte, applets []string, extra ...Entry) (v1.Image, error)
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, l)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Env = []string{"PATH=/bin"}
-	return mutate.ConfigFile(img, cf)
+	return linuxImage(func(c *v1.Config) { c.Env = []string{"PATH=/bin"} }, l)
 }
 
 // Image makes the image. Layers: busybox, the toolchain and, for a
@@ -400,19 +387,10 @@ func (b GoBuilder) Image() (v1.Image, error) {
 		}
 		layers = append(layers, w)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Env = []string{"PATH=" + GoPath}
-	if len(b.Labels) > 0 {
-		cf.Config.Labels = maps.Clone(b.Labels)
-	}
-	return mutate.ConfigFile(img, cf)
+	return linuxImage(func(c *v1.Config) {
+		c.Env = []string{"PATH=" + GoPath}
+		if len(b.Labels) > 0 {
+			c.Labels = maps.Clone(b.Labels)
+		}
+	}, layers...)
 }

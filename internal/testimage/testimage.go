@@ -12,7 +12,7 @@ import (
 	"sort"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -47,7 +47,13 @@ func Files(files map[string]string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	return linuxImage(nil, layer)
+}
+
+// linuxImage is layers on an empty image for linux on this machine's
+// architecture, its config then changed by set (nil: left as is).
+func linuxImage(set func(*v1.Config), layers ...v1.Layer) (v1.Image, error) {
+	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +63,9 @@ func Files(files map[string]string) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if set != nil {
+		set(&cf.Config)
+	}
 	return mutate.ConfigFile(img, cf)
 }
 
