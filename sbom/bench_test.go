@@ -92,7 +92,7 @@ func BenchmarkVsSyftCLI100MB(b *testing.B) {
 		syft = p
 	}
 	if _, err := os.Stat(syft); err != nil {
-		b.Skipf("syft CLI not found (%v): go install github.com/anchore/syft/cmd/syft@%s", err, SyftVersion)
+		b.Skipf("syft CLI not found (%v): run with SYFT=$(go tool -n syft), go.mod's syft %s (scripts/sbom_bench.sh does)", err, SyftVersion)
 	}
 	dir := benchTree(b)
 	ctx := context.Background()

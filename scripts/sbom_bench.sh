@@ -10,12 +10,12 @@ rounds="${ROUNDS:-5}"
 syft_version=v1.57.1
 export PATH="$(go env GOPATH)/bin:$PATH" SYFT_CHECK_FOR_APP_UPDATE=false
 
-if ! command -v syft >/dev/null; then
-	start=$(date +%s)
-	go install "github.com/anchore/syft/cmd/syft@${syft_version}"
-	echo "go install syft@${syft_version}: $(($(date +%s) - start)) s"
-fi
-go version -m "$(command -v syft)" | grep -E '^\s+mod\s'
+# go.mod's syft tool: the CLI built from the modules buildguard links.
+start=$(date +%s)
+syft="$(go tool -n syft)"
+echo "go tool -n syft (syft ${syft_version}): $(($(date +%s) - start)) s"
+go version -m "$syft" | grep -E '^\s+mod\s'
+export SYFT="$syft"
 
 tree="$(mktemp -d)/out"
 trap 'rm -rf "$(dirname "$tree")"' EXIT
@@ -43,7 +43,7 @@ if go build -o bin/buildguard ./cmd/buildguard 2>/dev/null; then
 	ours=() theirs=()
 	for _ in $(seq "$rounds"); do
 		ours+=("$(ms bin/buildguard sbom "$tree" --format spdx-json)")
-		theirs+=("$(ms syft scan "dir:$tree" -o spdx-json -q)")
+		theirs+=("$(ms "$syft" scan "dir:$tree" -o spdx-json -q)")
 	done
 	o=$(median "${ours[@]}") t=$(median "${theirs[@]}")
 	echo "buildguard sbom: ${o} ms (${ours[*]})   syft scan: ${t} ms (${theirs[*]})   ratio: $(awk "BEGIN{printf \"%.2f\", $o/$t}")"

@@ -14,6 +14,7 @@
 package harness
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"go/build"
@@ -97,4 +98,41 @@ func Require(t testing.TB, tool string) string {
 	}
 	t.Skipf("%s", msg)
 	return ""
+}
+
+// GoTool returns the path of a tool that go.mod declares with a `tool`
+// line (syft), built from the very module versions this module links, so a
+// comparison with the CLI compares the same code. `go tool -n` builds it
+// into the Go build cache on first use (minutes for syft; .ci/run warms
+// it) and prints the path. A tool that cannot be built fails the test: it
+// needs only the module proxy, which every machine that builds buildguard
+// reaches.
+func GoTool(t testing.TB, tool string) string {
+	t.Helper()
+	cmd := exec.Command("go", "tool", "-n", tool)
+	cmd.Dir = moduleRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		t.Fatalf("go tool -n %s (declared by a tool line in go.mod): %v", tool, err)
+		return ""
+	}
+	p := string(bytes.TrimSpace(out))
+	if !filepath.IsAbs(p) {
+		t.Fatalf("go tool -n %s printed %q, not a path", tool, p)
+	}
+	return p
+}
+
+// moduleRoot is the directory of buildguard's go.mod: `go env GOMOD` from
+// the working directory of a test, which is inside the module.
+func moduleRoot() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		return ""
+	}
+	return filepath.Dir(string(bytes.TrimSpace(out)))
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,7 +110,8 @@ type release struct {
 	w        io.Writer
 	tmp      string
 	run      *releasekit.Runner // tools, with caches under tmp
-	goRun    *releasekit.Runner // go and git, with the host's caches
+	goRun    *releasekit.Runner // go and git, with the host's caches, offline
+	fetchRun *releasekit.Runner // go mod download: the same, with the module proxy
 	src      *source            // the commit
 	builders builderRefs
 	sig      *releasekit.Sigstore
@@ -133,7 +135,9 @@ func Release(ctx context.Context, w io.Writer, o Options) (_ *Result, err error)
 	if _, err := os.Stat(r.o.Buildguard); err != nil {
 		return nil, fmt.Errorf("the buildguard binary: %w (make build makes it)", err)
 	}
-	r.goRun = &releasekit.Runner{Env: append(os.Environ(), "GOFLAGS=", "GOWORK=off", "GOPROXY=off", "GOTOOLCHAIN=local"), Out: w}
+	goEnv := append(os.Environ(), "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local")
+	r.fetchRun = &releasekit.Runner{Env: append(slices.Clip(goEnv), "GOFLAGS=-mod=readonly"), Out: w}
+	r.goRun = &releasekit.Runner{Env: append(slices.Clip(goEnv), "GOPROXY=off"), Out: w}
 	if r.src, err = r.commit(ctx); err != nil {
 		return nil, err
 	}

@@ -66,9 +66,10 @@ func (r *release) commit(ctx context.Context) (*source, error) {
 	return &source{top: top, commit: commit, epoch: epoch}, nil
 }
 
-// prepare writes the commit's files into dir (git archive), vendors the
-// Go dependencies there from this machine's module cache and verifies the
-// cache against go.sum, and checks that the target is a main package.
+// prepare writes the commit's files into dir (git archive), fetches the
+// modules its go.mod names into this machine's module cache and verifies
+// the cache against go.sum, vendors them, and checks that the target is a
+// main package.
 func (r *release) prepare(ctx context.Context, dir string) (*tree, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -87,16 +88,23 @@ func (r *release) prepare(ctx context.Context, dir string) (*tree, error) {
 		return nil, fmt.Errorf("commit %s has a vendor directory: the release vendors the dependencies itself", short(r.src.commit))
 	}
 	// The sandbox has no network: the dependencies come in vendored, from
-	// the module cache, which go mod verify checks against go.sum.
-	if _, err := r.goRun.Run(ctx, dir, 0, "go", "mod", "vendor"); err != nil {
-		return nil, err
-	}
-	// The module cache is the same for every pass: verified once.
+	// the module cache. The commit's go.mod names them and its go.sum pins
+	// them: go mod download fetches what the cache lacks through the
+	// module proxy (checking each against go.sum), go mod verify checks the
+	// whole cache against go.sum again, and only then does go mod vendor
+	// copy them, offline. The cache is the same for every pass: fetched and
+	// verified once.
 	if !r.verified {
+		if _, err := r.fetchRun.Run(ctx, dir, 0, "go", "mod", "download"); err != nil {
+			return nil, fmt.Errorf("fetching the modules of commit %s's go.mod through the module proxy (GOPROXY=%s): %w", short(r.src.commit), goProxy(), err)
+		}
 		if _, err := r.goRun.Run(ctx, dir, 0, "go", "mod", "verify"); err != nil {
 			return nil, err
 		}
 		r.verified = true
+	}
+	if _, err := r.goRun.Run(ctx, dir, 0, "go", "mod", "vendor"); err != nil {
+		return nil, err
 	}
 	out, err := r.goRun.Run(ctx, dir, 0, "go", "list", "-mod=vendor", "-f", "{{.Name}}", r.o.Target)
 	if err != nil {
@@ -158,4 +166,16 @@ func goEnv(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("go env %s: %w", name, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// goProxy is the module proxy go mod download uses, for its error message.
+func goProxy() string {
+	if p := os.Getenv("GOPROXY"); p != "" {
+		return p
+	}
+	out, err := exec.Command("go", "env", "GOPROXY").Output()
+	if err != nil {
+		return "go env GOPROXY: " + err.Error()
+	}
+	return strings.TrimSpace(string(out))
 }
