@@ -65,6 +65,19 @@ type Step struct {
 	// Sandbox varies what a reproducible build must not depend on; the zero
 	// value is the control sandbox.
 	Sandbox Sandbox
+	// Inputs are host files and directories the build sees read-only
+	// beside its source (verified dependencies, a variation's library),
+	// mounted in order after the source and /out.
+	Inputs []Input
+}
+
+// Input is a host file or directory that the build sees read-only.
+type Input struct {
+	// Source is the absolute host path of a file or directory.
+	Source string
+	// Destination is where the build sees it: an absolute path, or a
+	// path relative to the workdir (inside the source's view).
+	Destination string
 }
 
 // Sandbox holds the properties of the sandbox that reproducibility

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -133,7 +134,7 @@ func (s *Step) Spec(root string, withLimits bool) (*specs.Spec, error) {
 
 // mounts returns the build's mounts; the runtime mounts them in order.
 func (s *Step) mounts() []specs.Mount {
-	return []specs.Mount{
+	ms := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
@@ -144,6 +145,48 @@ func (s *Step) mounts() []specs.Mount {
 		{Destination: s.workdir(), Type: "bind", Source: s.Source, Options: []string{"rbind", "ro", "nosuid", "nodev"}},
 		{Destination: OutDir, Type: "bind", Source: s.Out, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
 	}
+	for _, in := range s.Inputs {
+		ms = append(ms, specs.Mount{Destination: s.inputDest(in), Type: "bind", Source: in.Source, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+	}
+	return ms
+}
+
+// inputDest is where the build sees in: relative destinations are under
+// the workdir.
+func (s *Step) inputDest(in Input) string {
+	if path.IsAbs(in.Destination) {
+		return path.Clean(in.Destination)
+	}
+	return path.Join(s.workdir(), in.Destination)
+}
+
+// validateInputs refuses an input that is not an absolute existing host
+// path, or whose destination is / or escapes the workdir, or lies in a
+// directory the sandbox mounts itself (other than the workdir).
+func (s *Step) validateInputs() error {
+	for i, in := range s.Inputs {
+		field := fmt.Sprintf("Inputs[%d]", i)
+		if !path.IsAbs(in.Source) {
+			return stepErrorf(field, "want an absolute host path, got %q", in.Source)
+		}
+		if _, err := os.Stat(in.Source); err != nil {
+			return &StepError{Field: field, Err: err}
+		}
+		d := in.Destination
+		if d == "" || (!path.IsAbs(d) && !filepath.IsLocal(d)) {
+			return stepErrorf(field, "want an absolute destination or one inside the workdir, got %q", d)
+		}
+		d = s.inputDest(in)
+		if d == "/" || d == s.workdir() {
+			return stepErrorf(field, "destination %s would hide the root or the source", d)
+		}
+		for _, r := range reservedDirs {
+			if d == r || strings.HasPrefix(d, r+"/") {
+				return stepErrorf(field, "destination %s lies in %s, which the sandbox mounts itself", d, r)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Step) workdir() string {
@@ -233,6 +276,9 @@ func (s *Step) Validate() error {
 		if err := checkEnv(k, v); err != nil {
 			return err
 		}
+	}
+	if err := s.validateInputs(); err != nil {
+		return err
 	}
 	switch {
 	case s.SourceDateEpoch < 0:
