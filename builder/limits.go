@@ -45,6 +45,7 @@ var limitSettings = map[string]string{
 	"MaxLayers":        "limits.layers, --max-layers",
 	"MaxLog":           "limits.buildLogBytes, --max-build-log-bytes",
 	"MaxOutputEntries": "limits.outputEntries, --max-output-entries",
+	"Scratch":          "builder.limits.scratch",
 }
 
 // Setting names the buildguard.yaml field and the flag that raise the limit

@@ -65,19 +65,41 @@ type Step struct {
 	// Sandbox varies what a reproducible build must not depend on; the zero
 	// value is the control sandbox.
 	Sandbox Sandbox
-	// Inputs are host files and directories the build sees read-only
-	// beside its source (verified dependencies, a variation's library),
-	// mounted in order after the source and /out.
+	// Inputs are host files and directories the build sees beside its
+	// source (verified dependencies, a variation's library), mounted in
+	// order after the source and /out.
 	Inputs []Input
+	// Scratch bounds the disk space the build's writable copies (its
+	// source and writable inputs) may take, in bytes; 0 means
+	// DefaultScratch. A build past it is killed (ScratchError).
+	Scratch int64
 }
 
-// Input is a host file or directory that the build sees read-only.
+// DefaultScratch is Step.Scratch when it is 0.
+const DefaultScratch = 16 << 30
+
+// scratchInterval is how often the scratch space is measured.
+const scratchInterval = 2 * time.Second
+
+func (s *Step) scratch() int64 {
+	if s.Scratch > 0 {
+		return s.Scratch
+	}
+	return DefaultScratch
+}
+
+// Input is a host file or directory that the build sees.
 type Input struct {
 	// Source is the absolute host path of a file or directory.
 	Source string
 	// Destination is where the build sees it: an absolute path, or a
 	// path relative to the workdir (inside the source's view).
 	Destination string
+	// Writable: the build may write there (npm writes into its cache). It
+	// then sees a private copy, made for each run like the source's and
+	// discarded with the run; Source is never written. Otherwise the
+	// input is mounted read-only.
+	Writable bool
 }
 
 // Sandbox holds the properties of the sandbox that reproducibility
@@ -119,6 +141,11 @@ type Result struct {
 	// Memory and Pids are the limits that were applied (0: none).
 	Memory int64
 	Pids   int64
+	// ScratchBytes is the most the build's writable copies (its source
+	// and writable inputs) took on disk, as last measured; ScratchExceeded
+	// says it passed Step.Scratch and the build was killed.
+	ScratchBytes    int64
+	ScratchExceeded bool
 	// Notes say what was skipped, degraded or fallen back from, and why.
 	Notes []string
 	// Output is the manifest of the output directory, after a build that
@@ -239,7 +266,11 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	}
 	defer sb.close()
 	res := &Result{Runtime: rt.String(), ExitCode: -1, Log: s.Log, Notes: sb.notes}
-	sp, err := s.Spec(sb.root, withLimits)
+	view, err := s.privateCopies(sb.dir)
+	if err != nil {
+		return res, false, err
+	}
+	sp, err := view.Spec(sb.root, filepath.Join(sb.writable(), "source"), withLimits)
 	if err != nil {
 		return res, false, err
 	}
@@ -288,15 +319,21 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 		defer t.Stop()
 		timeout = t.C
 	}
+	full := make(chan struct{})
+	watch := watchScratch(sb.writable(), s.scratch(), scratchInterval, func() { close(full) })
 	var waitErr, stopErr error
 	select {
 	case waitErr = <-done:
 	case <-timeout:
 		res.TimedOut = true
 		waitErr, stopErr = rc.stop(cmd, done)
+	case <-full:
+		waitErr, stopErr = rc.stop(cmd, done)
 	case <-ctx.Done():
 		waitErr, stopErr = rc.stop(cmd, done)
 	}
+	res.ScratchExceeded = watch.close()
+	res.ScratchBytes = watch.peak.Load()
 	delErr := rc.run(30*time.Second, "delete", "--force", id)
 	select {
 	case <-pumped:
@@ -322,6 +359,8 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 		return res, true, errors.Join(ctx.Err(), stopErr, delErr)
 	case res.TimedOut:
 		return res, true, errors.Join(&TimeoutError{Timeout: s.Timeout}, stopErr, delErr)
+	case res.ScratchExceeded:
+		return res, true, errors.Join(&ScratchError{Max: s.scratch(), Used: res.ScratchBytes}, stopErr, delErr)
 	}
 	var ee *exec.ExitError
 	switch {

@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -88,21 +89,76 @@ exit 0`, port)...)
 	})
 }
 
-// The source is read-only: writing to it fails and leaves the host's
-// source unchanged, while reading it works.
-func TestRunSourceReadOnly(t *testing.T) {
+// The build sees a private, writable copy of its source: it reads it at
+// the workdir, may change and create files there (as npm, make and cargo
+// do), owns it as its own uid, each run starts from the pristine source,
+// and the host's tree is never written.
+func TestRunSourceWritableCopy(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
-		s := busyboxStep(t, rt, sh(`cat /src/hello.txt; pwd; echo x > /src/new`)...)
-		res, _ := mustFail(t, s, ErrBuildFailed)
-		log := logText(t, res)
-		if !strings.Contains(log, "hello from the source") || !strings.Contains(log, DefaultWorkdir+"\n") {
-			t.Errorf("the source is not readable at %s, the working directory:\n%s", DefaultWorkdir, log)
+		s := busyboxStep(t, rt, sh(`cat /src/hello.txt > /out/read; pwd > /out/pwd
+ls -ln /src/hello.txt | awk '{print $3":"$4}' > /out/owner
+test -e /src/new && echo stale > /out/stale
+echo changed >> /src/hello.txt && mkdir -p /src/node_modules/x && echo y > /src/node_modules/x/y && echo x > /src/new && cat /src/hello.txt > /out/after`)...)
+		if err := os.Chown(s.Source, 4242, 4242); err != nil { // a checkout of another user
+			t.Fatal(err)
 		}
-		if !strings.Contains(log, "Read-only file system") {
-			t.Errorf("log does not show EROFS:\n%s", log)
+		before, err := HashTree(t.Context(), s.Source)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if exists(s.Source, "new") {
-			t.Error("the build wrote into the source")
+		for run := range 2 {
+			if run == 1 {
+				s.Out = filepath.Join(t.TempDir(), "out")
+				if err := os.Mkdir(s.Out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				s.Sandbox.UID, s.Sandbox.GID = 1000, 1000
+			}
+			res := mustRun(t, s)
+			if got := readFile(t, s.Out, "read"); got != "hello from the source\n" {
+				t.Errorf("run %d read %q from the source", run+1, got)
+			}
+			if got := readFile(t, s.Out, "after"); got != "hello from the source\nchanged\n" {
+				t.Errorf("run %d: the source after its write is %q", run+1, got)
+			}
+			if got, want := strings.TrimSpace(readFile(t, s.Out, "owner")), fmt.Sprintf("%d:%d", s.Sandbox.UID, s.Sandbox.GID); got != want {
+				t.Errorf("run %d: the source copy is owned by %s, want the build's %s", run+1, got, want)
+			}
+			if exists(s.Out, "stale") {
+				t.Errorf("run %d saw a file an earlier run wrote into its source", run+1)
+			}
+			if res.ScratchBytes <= 0 || res.ScratchExceeded {
+				t.Errorf("run %d: scratch %d bytes, exceeded %v", run+1, res.ScratchBytes, res.ScratchExceeded)
+			}
+		}
+		after, err := HashTree(t.Context(), s.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if before.Digest() != after.Digest() || exists(s.Source, "new") {
+			t.Errorf("the host's source changed: %s before, %s after", before.Digest(), after.Digest())
+		}
+	})
+}
+
+// A build that writes more into its source than Step.Scratch allows is
+// killed, with an error that says how to raise the limit.
+func TestRunScratchLimit(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		s := busyboxStep(t, rt, sh(`dd if=/dev/zero of=/src/big bs=1M count=64 2>/dev/null; sleep 30`)...)
+		s.Scratch = 8 << 20
+		s.Timeout = time.Minute
+		began := time.Now()
+		_, err := Run(t.Context(), s)
+		var se *ScratchError
+		if !errors.As(err, &se) || !errors.Is(err, ErrScratchExceeded) {
+			t.Fatalf("Run: %v, want a ScratchError", err)
+		}
+		if se.Used <= s.Scratch || !strings.Contains(err.Error(), "builder.limits.scratch") {
+			t.Errorf("error %q: used %d, want over %d and the setting to raise", err, se.Used, s.Scratch)
+		}
+		if d := time.Since(began); d > 20*time.Second {
+			t.Errorf("the build ran %s: it was not killed when it passed the limit", d)
 		}
 	})
 }

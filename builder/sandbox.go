@@ -180,6 +180,10 @@ func (sb *sandbox) start(cmd *exec.Cmd) error {
 }
 
 // close ends the namespace thread and removes the run directory.
+// writable is the run's directory of private copies (the source, the
+// writable inputs): on disk, bounded by Step.Scratch.
+func (sb *sandbox) writable() string { return filepath.Join(sb.dir, "writable") }
+
 func (sb *sandbox) close() error {
 	close(sb.quit)
 	err := os.RemoveAll(sb.dir)

@@ -42,18 +42,20 @@ var reservedDirs = []string{"/proc", "/dev", "/sys", "/tmp", OutDir, Home}
 
 // Spec returns the OCI runtime configuration that runs s with root (an
 // absolute directory the runtime mounts as /, read-only) as its root
-// filesystem. It holds:
+// filesystem and source (the run's private, writable copy of s.Source; see
+// worktree.go) at the workdir. It holds:
 //
 //   - new pid, network (loopback only), ipc, uts and mount namespaces;
-//   - the root read-only, the source bind-mounted read-only at the workdir,
-//     Step.Out read-write at /out, tmpfs at /tmp, $HOME and /dev/shm;
+//   - the root read-only, the source copy read-write at the workdir,
+//     Step.Out read-write at /out, tmpfs at /tmp, $HOME and /dev/shm, and
+//     each of s.Inputs read-only;
 //   - uid 0 with no capabilities at all, noNewPrivileges, umask 022;
 //   - RLIMIT_NOFILE at the host's hard limit (at most 2^20), no core dumps;
 //   - memory and pids limits when s sets them and withLimits is true;
 //   - the environment of s.Environ, nothing from the host.
 //
 // s must have passed Validate.
-func (s *Step) Spec(root string, withLimits bool) (*specs.Spec, error) {
+func (s *Step) Spec(root, source string, withLimits bool) (*specs.Spec, error) {
 	env, err := s.Environ()
 	if err != nil {
 		return nil, err
@@ -92,7 +94,7 @@ func (s *Step) Spec(root string, withLimits bool) (*specs.Spec, error) {
 				{Type: "RLIMIT_CORE", Hard: 0, Soft: 0},
 			},
 		},
-		Mounts: s.mounts(),
+		Mounts: s.mounts(source),
 		Linux: &specs.Linux{
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.PIDNamespace},
@@ -133,7 +135,7 @@ func (s *Step) Spec(root string, withLimits bool) (*specs.Spec, error) {
 }
 
 // mounts returns the build's mounts; the runtime mounts them in order.
-func (s *Step) mounts() []specs.Mount {
+func (s *Step) mounts(source string) []specs.Mount {
 	ms := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
@@ -142,11 +144,15 @@ func (s *Step) mounts() []specs.Mount {
 		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
 		{Destination: Home, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=700",
 			fmt.Sprintf("uid=%d", s.Sandbox.UID), fmt.Sprintf("gid=%d", s.Sandbox.GID)}},
-		{Destination: s.workdir(), Type: "bind", Source: s.Source, Options: []string{"rbind", "ro", "nosuid", "nodev"}},
+		{Destination: s.workdir(), Type: "bind", Source: source, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
 		{Destination: OutDir, Type: "bind", Source: s.Out, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
 	}
 	for _, in := range s.Inputs {
-		ms = append(ms, specs.Mount{Destination: s.inputDest(in), Type: "bind", Source: in.Source, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+		mode := "ro"
+		if in.Writable {
+			mode = "rw" // Run has made Source the run's private copy
+		}
+		ms = append(ms, specs.Mount{Destination: s.inputDest(in), Type: "bind", Source: in.Source, Options: []string{"rbind", mode, "nosuid", "nodev"}})
 	}
 	return ms
 }

@@ -30,7 +30,7 @@ func plainStep(t *testing.T) Step {
 func TestSpec(t *testing.T) {
 	s := plainStep(t)
 	s.Memory, s.Pids = 1<<30, 100
-	sp, err := s.Spec("/run/x/rootfs", true)
+	sp, err := s.Spec("/run/x/rootfs", "/run/x/src", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestSpec(t *testing.T) {
 	checks := []struct {
 		dest, typ, source, opt string
 	}{
-		{DefaultWorkdir, "bind", s.Source, "ro"},
+		{DefaultWorkdir, "bind", "/run/x/src", "rw"},
 		{OutDir, "bind", s.Out, "rw"},
 		{"/tmp", "tmpfs", "tmpfs", "nodev"},
 		{Home, "tmpfs", "tmpfs", "mode=700"},
@@ -93,7 +93,7 @@ func TestSpec(t *testing.T) {
 	if r.Memory == nil || *r.Memory.Limit != 1<<30 || r.Pids == nil || *r.Pids.Limit != 100 {
 		t.Errorf("resources = %+v, want memory and pids limits", r)
 	}
-	sp, _ = s.Spec("/r", false)
+	sp, _ = s.Spec("/r", "/run/x/src", false)
 	if sp.Linux.Resources.Memory != nil || sp.Linux.Resources.Pids != nil {
 		t.Error("limits set although withLimits is false")
 	}

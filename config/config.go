@@ -33,16 +33,17 @@ const (
 // Config is a parsed and validated buildguard.yaml. The yaml and json field
 // names are the public interface described in DESIGN.md.
 type Config struct {
-	APIVersion      string      `yaml:"apiVersion" json:"apiVersion"`
-	Source          Path        `yaml:"source" json:"source"`                   // the source tree, mounted read-only at builder.workdir
-	Builder         Builder     `yaml:"builder" json:"builder"`                 // the main builder
-	SourceDateEpoch string      `yaml:"sourceDateEpoch" json:"sourceDateEpoch"` // empty, or seconds since the epoch
-	Reproduce       Reproduce   `yaml:"reproduce" json:"reproduce"`
-	Base            string      `yaml:"base" json:"base"` // optional image the output is packaged onto
-	Publish         Publish     `yaml:"publish" json:"publish"`
-	Trust           Trust       `yaml:"trust" json:"trust"`
-	Policy          Policy      `yaml:"policy" json:"policy"`
-	Limits          InputLimits `yaml:"limits" json:"limits"` // bounds on untrusted input (see InputLimits)
+	APIVersion      string       `yaml:"apiVersion" json:"apiVersion"`
+	Source          Path         `yaml:"source" json:"source"`                   // the source tree; each run sees a private writable copy at builder.workdir
+	Builder         Builder      `yaml:"builder" json:"builder"`                 // the main builder
+	SourceDateEpoch string       `yaml:"sourceDateEpoch" json:"sourceDateEpoch"` // empty, or seconds since the epoch
+	Dependencies    []Dependency `yaml:"dependencies" json:"dependencies"`       // fetched and verified before the builds
+	Reproduce       Reproduce    `yaml:"reproduce" json:"reproduce"`
+	Base            string       `yaml:"base" json:"base"` // optional image the output is packaged onto
+	Publish         Publish      `yaml:"publish" json:"publish"`
+	Trust           Trust        `yaml:"trust" json:"trust"`
+	Policy          Policy       `yaml:"policy" json:"policy"`
+	Limits          InputLimits  `yaml:"limits" json:"limits"` // bounds on untrusted input (see InputLimits)
 
 	file  string         // the file name as given
 	lines map[string]int // field path -> line of its key or list element
@@ -60,10 +61,39 @@ type Builder struct {
 }
 
 // Limits bounds the resources of one build. Zero means no limit set by
-// buildguard.
+// buildguard, except for Scratch, whose zero is the built-in default.
 type Limits struct {
 	Memory Quantity `yaml:"memory" json:"memory"` // bytes
 	Pids   int64    `yaml:"pids" json:"pids"`
+	// Scratch bounds the disk space a run's writable copy of its source
+	// (and of npm's cache) may take (default 16Gi).
+	Scratch Quantity `yaml:"scratch" json:"scratch"`
+}
+
+// Dependency is one entry of the dependencies section: a lockfile whose
+// every entry is fetched and checked against its hash before the builds
+// (gomod, npm), or one file pinned by its sha256.
+type Dependency struct {
+	Type   DependencyType `yaml:"type" json:"type"`
+	Path   Path           `yaml:"path" json:"path"`     // gomod, npm: the directory of the lockfile, relative to source
+	URL    string         `yaml:"url" json:"url"`       // file: where to fetch it
+	SHA256 string         `yaml:"sha256" json:"sha256"` // file: its digest, 64 hex digits
+	Dest   string         `yaml:"dest" json:"dest"`     // file: where the build sees it, relative to builder.workdir
+}
+
+// DependencyType is the kind of a dependencies entry.
+type DependencyType string
+
+// The dependency types.
+const (
+	DependencyGoMod DependencyType = "gomod"
+	DependencyNPM   DependencyType = "npm"
+	DependencyFile  DependencyType = "file"
+)
+
+// DependencyTypes lists the dependency types in the order documented.
+func DependencyTypes() []DependencyType {
+	return []DependencyType{DependencyGoMod, DependencyNPM, DependencyFile}
 }
 
 // Reproduce says how the build is repeated and compared.
@@ -337,6 +367,7 @@ func (c *Config) SetDefaults() {
 	if b.Env == nil {
 		b.Env = map[string]string{}
 	}
+	emptyIfNil(&c.Dependencies)
 	emptyIfNil(&r.Diverse)
 	emptyIfNil(&c.Trust.Keys)
 	emptyIfNil(&c.Trust.Identities)
@@ -357,6 +388,11 @@ func emptyIfNil[T any](s *[]T) {
 // the file.
 func (c *Config) resolve(dir string) {
 	c.Source = ResolvePath(c.Source.Text, dir)
+	for i, d := range c.Dependencies {
+		if d.Path.Text != "" {
+			c.Dependencies[i].Path = ResolvePath(d.Path.Text, c.Source.Resolved)
+		}
+	}
 	c.Trust.TrustedRoot = ResolvePath(c.Trust.TrustedRoot.Text, dir)
 	for i, k := range c.Trust.Keys {
 		c.Trust.Keys[i] = ResolvePath(k.Text, dir)

@@ -24,11 +24,29 @@ var problemCases = []struct {
 	yaml []byte
 	want []string // prefixes of the problems, in order
 }{
+	// Dependencies.
+	{"dependency without a type", doc(head, "dependencies:", "  - path: ."),
+		[]string{"buildguard.yaml:6: dependencies[0].type: required: one of gomod, npm, file"}},
+	{"unknown dependency type", doc(head, "dependencies:", "  - {type: cargo, path: .}"),
+		[]string{`buildguard.yaml:6: dependencies[0].type: unknown dependency type "cargo"`}},
+	{"gomod outside the source", doc(head, "dependencies:", "  - {type: gomod, path: ../other}"),
+		[]string{`buildguard.yaml:6: dependencies[0].path: want a directory inside the source, relative to it, got "../other"`}},
+	{"npm with a url", doc(head, "dependencies:", "  - {type: npm, path: web, url: https://x.example/a.tgz}"),
+		[]string{"buildguard.yaml:6: dependencies[0].url: is not a field of a npm dependency (it takes path)"}},
+	{"file without its digest", doc(head, "dependencies:", "  - {type: file, url: https://x.example/a.tgz, sha256: ABC, dest: /etc/a.tgz}"),
+		[]string{`buildguard.yaml:6: dependencies[0].sha256: want the file's sha256 as 64 lowercase hex digits (sha256sum prints it), got "ABC"`,
+			"buildguard.yaml:6: dependencies[0].dest: want a clean path relative to builder.workdir"}},
+	{"file from ftp", doc(head, "dependencies:", "  - {type: file, url: ftp://x.example/a.tgz, sha256: "+strings.Repeat("ab", 32)+", dest: a.tgz}"),
+		[]string{`buildguard.yaml:6: dependencies[0].url: want an http(s) URL, got "ftp://x.example/a.tgz"`}},
+	{"unknown dependency field", doc(head, "dependencies:", "  - {type: gomod, path: ., lock: go.sum}"),
+		[]string{"buildguard.yaml:6: dependencies[0].lock: unknown field; known fields here: type, path, url, sha256, dest"}},
+	{"negative scratch", doc(head, "  limits: {scratch: -1}"),
+		[]string{"buildguard.yaml:5: builder.limits.scratch: must not be negative"}},
 	// Unknown fields.
 	{"unknown top-level field", doc(head, "cache: /tmp"),
-		[]string{"buildguard.yaml:5: cache: unknown field; known fields here: apiVersion, source, builder, sourceDateEpoch, reproduce, base, publish, trust, policy"}},
+		[]string{"buildguard.yaml:5: cache: unknown field; known fields here: apiVersion, source, builder, sourceDateEpoch, dependencies, reproduce, base, publish, trust, policy"}},
 	{"unknown nested field", doc(head, "  limits: {memory: 1Gi, cpus: 2}"),
-		[]string{"buildguard.yaml:5: builder.limits.cpus: unknown field; known fields here: memory, pids"}},
+		[]string{"buildguard.yaml:5: builder.limits.cpus: unknown field; known fields here: memory, pids, scratch"}},
 	{"unknown field in a list element", doc(head, "reproduce:", "  diverse:", "    - image: other/go@"+digest, "      tag: v1"),
 		[]string{"buildguard.yaml:8: reproduce.diverse[0].tag: unknown field; known fields here: image"}},
 	{"unknown field in an identity", doc(head, "trust:", "  identities:", "    - {issuer: a, subject: b}", "    - issuer: a", "      subject: b", "      san: c"),

@@ -47,6 +47,12 @@ type InputLimits struct {
 	// DiffFileBytes bounds what is read of each side of a differing file,
 	// and of an archive member once decompressed (default 256Mi).
 	DiffFileBytes Quantity `yaml:"diffFileBytes" json:"diffFileBytes"`
+	// DependencyBytes bounds one dependency download: a module zip, an npm
+	// tarball, a file (default 1Gi).
+	DependencyBytes Quantity `yaml:"dependencyBytes" json:"dependencyBytes"`
+	// Dependencies bounds the number of dependencies over every lockfile
+	// (default 10000).
+	Dependencies int64 `yaml:"dependencies" json:"dependencies"`
 }
 
 // maxCount is the largest count a limit may be set to: the limits are kept
@@ -78,6 +84,8 @@ func (l *InputLimits) fields() []limitField {
 		{"diffFiles", l.DiffFiles, true},
 		{"diffLines", l.DiffLines, true},
 		{"diffFileBytes", int64(l.DiffFileBytes), false},
+		{"dependencyBytes", int64(l.DependencyBytes), false},
+		{"dependencies", l.Dependencies, true},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -57,6 +58,7 @@ func (c *Config) validate(col *collector, bad map[string]bool) {
 	if e := c.SourceDateEpoch; e != "" && !isEpoch(e) {
 		v.fail("sourceDateEpoch", "want empty or a non-negative integer (seconds since 1970-01-01 UTC), got %q", e)
 	}
+	v.dependencies(c.Dependencies)
 	v.reproduce(&c.Reproduce)
 	if c.Base != "" {
 		v.image("base", c.Base)
@@ -133,6 +135,53 @@ func (v *validator) builder(b *Builder) {
 	}
 	if b.Limits.Pids < 0 {
 		v.fail("builder.limits.pids", "must not be negative (0: no limit)")
+	}
+	if b.Limits.Scratch < 0 {
+		v.fail("builder.limits.scratch", "must not be negative (0: the default, 16Gi)")
+	}
+}
+
+var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// dependencies checks each entry: the fields its type needs and no others,
+// paths inside the source, a pinned digest for a file, an http(s) URL.
+// That the lockfiles exist and parse is the prefetch stage's to say.
+func (v *validator) dependencies(ds []Dependency) {
+	for i, d := range ds {
+		field := fmt.Sprintf("dependencies[%d]", i)
+		only := func(allowed ...string) {
+			for _, f := range []struct{ name, val string }{{"path", d.Path.Text}, {"url", d.URL}, {"sha256", d.SHA256}, {"dest", d.Dest}} {
+				if f.val != "" && !slices.Contains(allowed, f.name) {
+					v.fail(field+"."+f.name, "is not a field of a %s dependency (it takes %s)", d.Type, strings.Join(allowed, ", "))
+				}
+			}
+		}
+		switch d.Type {
+		case DependencyGoMod, DependencyNPM:
+			only("path")
+			if d.Path.Text == "" {
+				v.fail(field+".path", "required: the directory of the lockfile, relative to source (. for the source itself)")
+			} else if filepath.IsAbs(d.Path.Text) || !filepath.IsLocal(filepath.Clean(d.Path.Text)) && filepath.Clean(d.Path.Text) != "." {
+				v.fail(field+".path", "want a directory inside the source, relative to it, got %q", d.Path.Text)
+			}
+			v.path(field+".path", d.Path)
+		case DependencyFile:
+			only("url", "sha256", "dest")
+			if u, err := url.Parse(d.URL); d.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				v.fail(field+".url", "want an http(s) URL, got %q", d.URL)
+			}
+			if !sha256RE.MatchString(d.SHA256) {
+				v.fail(field+".sha256", "want the file's sha256 as 64 lowercase hex digits (sha256sum prints it), got %q", d.SHA256)
+			}
+			if d.Dest == "" || path.IsAbs(d.Dest) || !filepath.IsLocal(d.Dest) || path.Clean(d.Dest) != d.Dest {
+				v.fail(field+".dest", "want a clean path relative to builder.workdir, such as third_party/foo.tar.gz, got %q", d.Dest)
+			}
+			v.noNUL(field+".url", d.URL)
+		case "":
+			v.fail(field+".type", "required: one of %s", joinNames(DependencyTypes()))
+		default:
+			v.fail(field+".type", "unknown dependency type %q: want one of %s", d.Type, joinNames(DependencyTypes()))
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/config"
+	"github.com/buildguard/buildguard/deps"
 	"github.com/buildguard/buildguard/reproduce"
 	"github.com/buildguard/buildguard/sbom"
 	"github.com/buildguard/buildguard/trust"
@@ -30,9 +31,11 @@ const (
 	DiffLimits
 	// SBOMLimits bound an image whose SBOM is made.
 	SBOMLimits
+	// DependencyLimits bound the dependencies the prefetch stage fetches.
+	DependencyLimits
 
 	// BuildCommandLimits are the limits `buildguard build` reads.
-	BuildCommandLimits = ImageLimits | RunLimits | TrustLimits | DiffLimits
+	BuildCommandLimits = ImageLimits | RunLimits | TrustLimits | DiffLimits | DependencyLimits
 	// VerifyCommandLimits are the limits `buildguard verify` reads.
 	VerifyCommandLimits = TrustLimits
 )
@@ -83,6 +86,10 @@ var limitDefs = []limitDef{
 		"lines of each unified diff of a mismatch", func(l *config.InputLimits) *int64 { return &l.DiffLines }},
 	{"max-diff-file-bytes", "diffFileBytes", DiffLimits, true, reproduce.DefaultLimits.MaxFileBytes,
 		"bytes read of each side of a differing file", func(l *config.InputLimits) *int64 { return (*int64)(&l.DiffFileBytes) }},
+	{"max-dependency-bytes", "dependencyBytes", DependencyLimits, true, deps.DefaultMaxBytes,
+		"size of one dependency download (module zip, npm tarball, file)", func(l *config.InputLimits) *int64 { return (*int64)(&l.DependencyBytes) }},
+	{"max-dependencies", "dependencies", DependencyLimits, false, deps.DefaultMaxCount,
+		"dependencies over every lockfile", func(l *config.InputLimits) *int64 { return &l.Dependencies }},
 	// buildguard sbom reads no buildguard.yaml, and the build's SBOM is of
 	// a directory: this limit has a flag only.
 	{"max-sbom-image-bytes", "", SBOMLimits, true, sbom.DefaultMaxImageBytes,
