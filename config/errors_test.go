@@ -40,6 +40,8 @@ var problemCases = []struct {
 		[]string{`buildguard.yaml:6: dependencies[0].url: want an http(s) URL, got "ftp://x.example/a.tgz"`}},
 	{"unknown dependency field", doc(head, "dependencies:", "  - {type: gomod, path: ., lock: go.sum}"),
 		[]string{"buildguard.yaml:6: dependencies[0].lock: unknown field; known fields here: type, path, url, sha256, dest"}},
+	{"builder.env sets what gomod dependencies set", doc(head, "  env: {GOPROXY: \"off\", CGO_ENABLED: \"0\"}", "dependencies:", "  - {type: gomod, path: .}"),
+		[]string{"buildguard.yaml:5: builder.env.GOPROXY: GOPROXY is set by buildguard for the gomod dependencies it fetched"}},
 	{"negative scratch", doc(head, "  limits: {scratch: -1}"),
 		[]string{"buildguard.yaml:5: builder.limits.scratch: must not be negative"}},
 	// Unknown fields.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/buildguard/buildguard/deps"
 	"github.com/buildguard/buildguard/pin"
 )
 
@@ -121,6 +122,10 @@ func (v *validator) builder(b *Builder) {
 			v.fail(field, "invalid variable name %q: want letters, digits and _, not starting with a digit", k)
 		case reservedEnv[k]:
 			v.fail(field, "%s is set by buildguard and cannot be configured", k)
+		default:
+			if t := v.depOwning(k); t != "" {
+				v.fail(field, "%s is set by buildguard for the %s dependencies it fetched (so that the build works offline); remove it from builder.env", k, t)
+			}
 		}
 		v.noNUL(field, b.Env[k])
 	}
@@ -139,6 +144,17 @@ func (v *validator) builder(b *Builder) {
 	if b.Limits.Scratch < 0 {
 		v.fail("builder.limits.scratch", "must not be negative (0: the default, 16Gi)")
 	}
+}
+
+// depOwning returns the type of a declared dependency for which buildguard
+// sets the variable k, or "".
+func (v *validator) depOwning(k string) DependencyType {
+	for _, d := range v.c.Dependencies {
+		if slices.Contains(deps.OwnedEnv[string(d.Type)], k) {
+			return d.Type
+		}
+	}
+	return ""
 }
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)

@@ -44,14 +44,49 @@ type Report struct {
 	Errors []string `json:"errors,omitempty"`
 	// Notes are plain statements a reader must see, e.g. that no diverse
 	// builder was configured.
-	Notes      []string     `json:"notes,omitempty"`
-	Waived     []string     `json:"waived,omitempty"`
-	Source     *Source      `json:"source,omitempty"`
-	Images     []Image      `json:"images"`
-	Runs       []Run        `json:"runs,omitempty"`
-	Mismatches []Mismatch   `json:"mismatches,omitempty"`
-	SBOM       *SBOMSummary `json:"sbom,omitempty"`
-	Published  *Published   `json:"published,omitempty"`
+	Notes  []string `json:"notes,omitempty"`
+	Waived []string `json:"waived,omitempty"`
+	Source *Source  `json:"source,omitempty"`
+	Images []Image  `json:"images"`
+	// Dependencies are what the prefetch stage fetched and checked against
+	// the source's lockfiles, sorted by type, name, version.
+	Dependencies []Dependency `json:"dependencies,omitempty"`
+	Runs         []Run        `json:"runs,omitempty"`
+	Mismatches   []Mismatch   `json:"mismatches,omitempty"`
+	SBOM         *SBOMSummary `json:"sbom,omitempty"`
+	Published    *Published   `json:"published,omitempty"`
+}
+
+// Dependency is one dependency the prefetch stage fetched (or tried to).
+type Dependency struct {
+	// Type is gomod, npm or file.
+	Type    string `json:"type"`
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	// PURL is the package URL (pkg:golang/..., pkg:npm/...); a file's URL.
+	PURL string `json:"purl"`
+	// Digest maps algorithm to the hash of what was fetched (sha256 always;
+	// dirHash for a Go module, sha512 for an npm tarball).
+	Digest map[string]string `json:"digest"`
+	// Pinned is false when the lockfile names it without a hash.
+	Pinned bool `json:"pinned"`
+	// Weak is true when only a sha1 pins it.
+	Weak bool `json:"weak,omitempty"`
+	// Source is the dependencies entry it came from (its path, or a
+	// file's dest).
+	Source string `json:"source"`
+	// Mismatch, when set, is why its bytes are not what the lockfile pins.
+	Mismatch *DependencyMismatch `json:"mismatch,omitempty"`
+}
+
+// DependencyMismatch names both hashes of a dependency whose bytes are not
+// what its lockfile pins.
+type DependencyMismatch struct {
+	// What is the part compared: module zip, go.mod, tarball, file.
+	What      string `json:"what"`
+	Algorithm string `json:"algorithm"`
+	Want      string `json:"want"`
+	Got       string `json:"got"`
 }
 
 // Violation is one broken rule and why.
@@ -318,13 +353,57 @@ func (r *Report) Markdown() string {
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\n- could not complete: %s", e)
 	}
+	if line := r.dependencyLine(); line != "" {
+		fmt.Fprintf(&b, "\n- dependencies: %s", line)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n- note: %s", n)
 	}
-	if len(r.Errors)+len(r.Notes) > 0 {
+	if len(r.Errors)+len(r.Notes) > 0 || len(r.Dependencies) > 0 {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// dependencyLine summarises the dependencies for decision.md, e.g. "12
+// fetched and checked against their lockfiles (10 gomod, 2 npm); 1 does
+// not match". Empty when none was declared.
+func (r *Report) dependencyLine() string {
+	if len(r.Dependencies) == 0 {
+		return ""
+	}
+	types := map[string]int{}
+	var bad, unpinned, weak int
+	for _, d := range r.Dependencies {
+		types[d.Type]++
+		switch {
+		case d.Mismatch != nil:
+			bad++
+		case !d.Pinned:
+			unpinned++
+		case d.Weak:
+			weak++
+		}
+	}
+	names := make([]string, 0, len(types))
+	for t := range types {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, t := range names {
+		parts[i] = fmt.Sprintf("%d %s", types[t], t)
+	}
+	line := fmt.Sprintf("%d fetched and checked against their lockfiles (%s)", len(r.Dependencies), strings.Join(parts, ", "))
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{bad, "do not match their lockfile"}, {unpinned, "have no hash in their lockfile"}, {weak, "are pinned by sha1 only (weak)"}} {
+		if c.n > 0 {
+			line += fmt.Sprintf("; %d %s", c.n, c.what)
+		}
+	}
+	return line
 }
 
 func mdCell(s string) string {

@@ -122,7 +122,7 @@ func (g *run) attestBuild(ctx context.Context) *attest.Build {
 			b.SourceDigest = m.Digest()
 		}
 	}
-	b.Dependencies = goVendorDependencies(cfg.Source.Resolved)
+	b.Dependencies = append(goVendorDependencies(cfg.Source.Resolved), dependencyDescriptors(r.Dependencies)...)
 	for _, im := range r.Images {
 		b.Images = append(b.Images, attest.Image{Role: im.Role, Ref: im.Ref, Digest: im.Digest})
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/buildguard/buildguard/attest"
 	"github.com/buildguard/buildguard/config"
+	"github.com/buildguard/buildguard/deps"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/pin"
 	"github.com/buildguard/buildguard/policy"
@@ -60,6 +61,10 @@ type Options struct {
 	// (build-result.json, signed beside it with Signer) for buildguard
 	// compare: see docs/rebuilders.md.
 	AttestOnly bool
+	// Environ is the environment the dependencies' registries are read
+	// from (GOPROXY, the npm configuration), as the ecosystems' own tools
+	// read it; the CLI passes its own. Nil: the built-in defaults.
+	Environ []string
 	// Rebuilders, when set, gates the output on independent rebuilders: a
 	// pass becomes fail unless enough of their signed build results agree
 	// with the control output (see Rebuilders).
@@ -159,7 +164,9 @@ type run struct {
 	// statements are the attestations, once made.
 	statements *statements
 	pkgs       []policy.Package
-	diffs      map[string][]byte
+	// deps is what the prefetch stage prepared for the builds.
+	deps  *deps.Result
+	diffs map[string][]byte
 }
 
 func (g *run) result() *Result {
@@ -200,6 +207,15 @@ func (g *run) pipeline(ctx context.Context) error {
 		// without running anything.
 		g.report.Notes = append(g.report.Notes, NotBuiltNote)
 		return g.decide(ctx)
+	}
+	if len(g.cfg.Dependencies) > 0 {
+		if err := g.stage(StagePrefetch, func() error { return g.prefetch(ctx) }); err != nil {
+			return err
+		}
+		if !g.pol.DependenciesUsable(g.report) {
+			g.report.Notes = append(g.report.Notes, NotBuiltDepsNote)
+			return g.decide(ctx)
+		}
 	}
 	if err := g.stage(StageBuild, func() error { return g.build(ctx) }); err != nil {
 		return err

@@ -71,7 +71,9 @@ func (g *run) build(ctx context.Context) error {
 		Env: cfg.Builder.Env, SourceDateEpoch: epoch, Timeout: time.Duration(cfg.Builder.Timeout), Runtime: rt,
 		Memory: int64(cfg.Builder.Limits.Memory), Pids: cfg.Builder.Limits.Pids,
 		MaxLog: int64(cfg.Limits.BuildLogBytes), MaxOutputEntries: cfg.Limits.OutputEntries,
+		Scratch: int64(cfg.Builder.Limits.Scratch),
 	}
+	base = g.withDependencies(base)
 	cache := &builder.Cache{Dir: g.opts.CacheDir, Limits: BuilderLimits(cfg.Limits)}
 	b := reproduce.BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
 		if g.opts.Stream != nil {

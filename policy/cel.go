@@ -31,6 +31,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("runs", cel.ListType(dyn)),
 		cel.Variable("diverse", cel.ListType(dyn)),
 		cel.Variable("mismatches", cel.ListType(dyn)),
+		cel.Variable("dependencies", cel.ListType(dyn)),
 		cel.Variable("sbom", cel.MapType(cel.StringType, dyn)),
 		cel.Variable("source", cel.MapType(cel.StringType, dyn)),
 		cel.Variable("config", cel.MapType(cel.StringType, dyn)),
@@ -88,13 +89,14 @@ func variables(in Input) (map[string]any, error) {
 		source = &evidence.Source{}
 	}
 	parts := map[string]any{
-		"images":     r.Images,
-		"runs":       r.Runs,
-		"diverse":    diverse,
-		"mismatches": r.Mismatches,
-		"sbom":       map[string]any{"packages": packages},
-		"source":     source,
-		"config":     in.Config,
+		"images":       r.Images,
+		"runs":         r.Runs,
+		"diverse":      diverse,
+		"mismatches":   r.Mismatches,
+		"dependencies": r.Dependencies,
+		"sbom":         map[string]any{"packages": packages},
+		"source":       source,
+		"config":       in.Config,
 	}
 	vars := map[string]any{}
 	for name, v := range parts {

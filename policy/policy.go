@@ -21,6 +21,8 @@ import (
 // The built-in checks, by the names policy.waive uses.
 const (
 	CheckPinned          = "pinned"
+	CheckDependencies    = "dependencies-verified"
+	CheckDepsPinned      = "dependencies-pinned"
 	CheckBuild           = "build"
 	CheckVerified        = "verified"
 	CheckProvenance      = "provenance"
@@ -32,7 +34,7 @@ const (
 
 // Checks lists the built-in checks in the order they are applied.
 func Checks() []string {
-	return []string{CheckPinned, CheckBuild, CheckVerified, CheckProvenance, CheckReproducible, CheckDiverseAgree, CheckDiverseRequired, CheckSBOM}
+	return []string{CheckPinned, CheckDependencies, CheckDepsPinned, CheckBuild, CheckVerified, CheckProvenance, CheckReproducible, CheckDiverseAgree, CheckDiverseRequired, CheckSBOM}
 }
 
 // NotProvenNote is the note a report carries when no diverse builder ran.
@@ -73,6 +75,8 @@ func New(p config.Policy) (*Policy, error) {
 		switch {
 		case name == CheckPinned:
 			errs = append(errs, &Error{field, `"pinned" cannot be waived: an unpinned image can change under the build`})
+		case name == CheckDependencies:
+			errs = append(errs, &Error{field, `"dependencies-verified" cannot be waived: a dependency whose bytes are not what its lockfile pins is not the dependency the source asked for`})
 		case name == CheckBuild:
 			errs = append(errs, &Error{field, `"build" cannot be waived: a build that failed made nothing to publish`})
 		case !slices.Contains(Checks(), name):
@@ -130,6 +134,34 @@ func (p *Policy) Trusted(r *evidence.Report) bool {
 		}
 	}
 	return true
+}
+
+// DependenciesUsable reports whether the build may use the prefetched
+// dependencies: none differs from its lockfile, and every one the lockfile
+// leaves without a hash is waived (dependencies-pinned). When not, the
+// build must not run: Decide, called next, names why.
+func (p *Policy) DependenciesUsable(r *evidence.Report) bool {
+	for _, d := range r.Dependencies {
+		if d.Mismatch != nil || (!d.Pinned && !p.waived[CheckDepsPinned]) {
+			return false
+		}
+	}
+	return true
+}
+
+func dependencyViolations(d evidence.Dependency) []evidence.Violation {
+	name := d.Name
+	if d.Version != "" {
+		name += "@" + d.Version
+	}
+	var v []evidence.Violation
+	if m := d.Mismatch; m != nil {
+		v = append(v, evidence.Violation{Rule: CheckDependencies, Message: fmt.Sprintf("%s dependency %s (%s, from %s): its lockfile pins %s, the fetched bytes are %s; nothing was built", d.Type, name, m.What, d.Source, m.Want, m.Got)})
+	}
+	if !d.Pinned {
+		v = append(v, evidence.Violation{Rule: CheckDepsPinned, Message: fmt.Sprintf("%s dependency %s (from %s) has no hash in its lockfile: nothing checks its bytes (regenerate the lockfile so that it records one)", d.Type, name, d.Source)})
+	}
+	return v
 }
 
 // imageViolations are the violations of the checks on one image (verified,
@@ -191,6 +223,11 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 		}
 		for _, iv := range p.imageViolations(img) {
 			add(iv.Rule, iv.Message)
+		}
+	}
+	for _, d := range r.Dependencies {
+		for _, dv := range dependencyViolations(d) {
+			add(dv.Rule, dv.Message)
 		}
 	}
 	for _, run := range r.Runs {

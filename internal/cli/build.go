@@ -213,6 +213,7 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 		Config: cfg, Out: o.Out, Verifier: verifier, Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs,
 		Remote:   append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")}, o.remote...),
 		Describe: sbomDescriber{}, NoPublish: o.NoPublish, Signer: signer, AttestOnly: o.AttestOnly, Rebuilders: rebuilders,
+		Environ: os.Environ(),
 	}
 	switch {
 	case o.Quiet || o.JSON:

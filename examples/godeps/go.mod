@@ -1,0 +1,8 @@
+module example.com/godeps
+
+go 1.26
+
+require (
+	github.com/google/uuid v1.6.0
+	github.com/pkg/errors v0.9.1
+)
