@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -164,8 +165,8 @@ type npmPackage struct {
 // host is fetched as it is: the integrity, not the host, decides whether
 // the bytes are the pinned ones, and the report names the host.
 func planNPM(spec Spec, registry string) ([]*npmPackage, error) {
-	if _, err := readLockfile(filepath.Join(spec.Dir, "package.json")); err != nil {
-		return nil, fmt.Errorf("npm %s: %w", spec.Path, err)
+	if _, err := os.Stat(filepath.Join(spec.Dir, "package.json")); err != nil {
+		return nil, fmt.Errorf("npm %s: %w: %w", spec.Path, ErrConfig, err)
 	}
 	file := filepath.Join(spec.Dir, "package-lock.json")
 	data, err := readLockfile(file)

@@ -96,6 +96,10 @@ type plan struct {
 	npm      []*npmPackage
 	files    []*fileDep
 	registry string // the npm registry, when there are npm specs
+	// goSpecs, npmSpecs: a spec of the type was given, so its view and
+	// environment are laid out even when its lockfile pins nothing (the
+	// build must not reach for the network either way).
+	goSpecs, npmSpecs bool
 }
 
 func (p *plan) read(specs []Spec, env environ) error {
@@ -120,6 +124,7 @@ func (p *plan) read(specs []Spec, env environ) error {
 				return err
 			}
 			p.mods = append(p.mods, mods...)
+			p.goSpecs = true
 		case TypeNPM:
 			if p.registry == "" {
 				var err error
@@ -132,6 +137,7 @@ func (p *plan) read(specs []Spec, env environ) error {
 				return err
 			}
 			p.npm = append(p.npm, pkgs...)
+			p.npmSpecs = true
 		case TypeFile:
 			fd, err := planFile(s)
 			if err != nil {
@@ -224,7 +230,7 @@ func (p *plan) dependencies() ([]Dependency, int) {
 // layout makes the views and sets res.Mounts and res.Env.
 func (p *plan) layout(c *cache, res *Result) error {
 	res.Env = map[string]string{}
-	if len(p.mods) > 0 {
+	if p.goSpecs {
 		files, err := goProxyView(p.mods)
 		if err != nil {
 			return fmt.Errorf("module proxy view: %w", err)
@@ -238,7 +244,7 @@ func (p *plan) layout(c *cache, res *Result) error {
 			res.Env[k] = v
 		}
 	}
-	if len(p.npm) > 0 {
+	if p.npmSpecs {
 		files, err := npmCacheView(p.npm, p.registry)
 		if err != nil {
 			return fmt.Errorf("npm cache view: %w", err)

@@ -425,3 +425,20 @@ func dirDigest(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// TestEmptyLockfiles: a spec whose lockfile pins nothing still gets its
+// view and environment, so that the build's go or npm does not fall back
+// to the network.
+func TestEmptyLockfiles(t *testing.T) {
+	g := writeGoSpec(t, "module example.com/app\n", "")
+	n := Spec{Type: TypeNPM, Dir: t.TempDir(), Path: "web"}
+	writeFile(t, filepath.Join(n.Dir, "package.json"), `{"name":"app"}`)
+	writeFile(t, filepath.Join(n.Dir, "package-lock.json"), `{"lockfileVersion":3,"packages":{"":{"name":"app"}}}`)
+	res, err := Prefetch(context.Background(), []Spec{g, n}, testOptions(t, "GOPROXY=http://127.0.0.1:1", "npm_config_registry=http://127.0.0.1:1/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Dependencies) != 0 || len(res.Mounts) != 2 || len(res.Env) != 7 || res.Fetched != 0 {
+		t.Errorf("got %+v", res)
+	}
+}
