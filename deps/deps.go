@@ -110,6 +110,12 @@ type Dependency struct {
 	// module zip, the npm tarball, the file) always; "dirHash" (go.sum's
 	// h1:...) for a Go module; "sha512" (hex) or "sha1" for an npm
 	// tarball, as its integrity names it.
+	//
+	// A Go module whose go.mod go.sum pins also has "goModDirHash". One
+	// that go.sum pins by its go.mod only (the go command reads it for
+	// the module graph, and builds none of its code) has no "dirHash",
+	// and its sha256 is the go.mod's. An npm tarball always has "sha512"
+	// (hex), computed when its integrity names a weaker hash or none.
 	Digest map[string]string `json:"digest"`
 	// Pinned is false when the lockfile named it without a hash: it was
 	// fetched, and nothing checked it.
