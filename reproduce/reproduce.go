@@ -79,7 +79,7 @@ type Run struct {
 	// Run.Mechanisms in the evidence package).
 	Mechanisms map[string]string `json:"mechanisms,omitempty"`
 	Out        string            `json:"-"`
-	Log        string   `json:"log"`
+	Log        string            `json:"log"`
 	// Result is what the builder reported; Err why the build failed.
 	Result *builder.Result `json:"-"`
 	Err    error           `json:"-"`
