@@ -38,6 +38,7 @@ var installHints = map[string]string{
 	"chromium": "apt-get install -y chromium",
 	// libfaketime, which the time variation preloads; faketime(1) comes with it.
 	"faketime": "apt-get install -y faketime libfaketime",
+	"ldd":      "apt-get install -y libc-bin",
 }
 
 // InstallHint returns how to install tool, e.g. "install it with apt-get

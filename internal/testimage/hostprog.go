@@ -100,7 +100,9 @@ func HostPrograms(programs ...string) ([]Entry, error) {
 // PATH=/usr/bin:/bin so that a host program (coreutils' date at
 // /usr/bin/date) wins over a busybox applet of the same name. It is the
 // builder image of a test that needs a dynamically linked program, such as
-// one that libfaketime reaches.
+// one that libfaketime reaches. Debian's static busybox is a standalone
+// shell that runs its own applets before searching PATH, so a script run by
+// its sh names a host program by path (/usr/bin/date), not by name.
 func GlibcImage(bb []byte, applets []string, programs ...string) (v1.Image, error) {
 	bl, err := BusyboxLayer(bb, applets)
 	if err != nil {
