@@ -56,27 +56,36 @@ func lookCommand(rootfs, name, pathEnv, workdir string) error {
 // isExecutable reports whether p (absolute, in the container) resolves to a
 // regular file with an execute bit.
 func isExecutable(a *applier, p string) bool {
+	_, fi, ok := resolveFile(a, p)
+	return ok && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+// resolveFile follows p (absolute, in the container) through symlinks as
+// the container would (absolute targets stay inside the root) and returns
+// the path of what it names, relative to the root, and its FileInfo; ok is
+// false when nothing is there.
+func resolveFile(a *applier, p string) (string, fs.FileInfo, bool) {
 	for range maxSymlinkFollows {
 		dir, err := a.resolve(strings.TrimPrefix(path.Dir(p), "/"), false)
 		if err != nil {
-			return false
+			return "", nil, false
 		}
 		full := path.Join(dir, path.Base(p))
 		fi, err := a.root.Lstat(full)
 		if errors.Is(err, fs.ErrNotExist) || err != nil {
-			return false
+			return "", nil, false
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
-			return fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+			return full, fi, true
 		}
 		target, err := a.root.Readlink(full)
 		if err != nil {
-			return false
+			return "", nil, false
 		}
 		if !strings.HasPrefix(target, "/") {
 			target = path.Join("/", dir, target)
 		}
 		p = path.Clean(target)
 	}
-	return false
+	return "", nil, false
 }

@@ -116,6 +116,11 @@ type Sandbox struct {
 	UID, GID uint32
 	// ReverseEnv passes the environment in reverse order.
 	ReverseEnv bool
+	// ClockOffset, when not zero, shifts the wall clock that the build's
+	// dynamically linked programs read, through libfaketime, where the
+	// host has it and the image's glibc can load it (see faketime.go);
+	// Result.FakeClock says whether it did.
+	ClockOffset time.Duration
 }
 
 // Result is what a run did. Run returns it whenever a container started,
@@ -151,6 +156,13 @@ type Result struct {
 	// Output is the manifest of the output directory, after a build that
 	// exited 0.
 	Output *Manifest
+	// FakeClock is ClockLibfaketime when Sandbox.ClockOffset was applied
+	// through libfaketime, and empty otherwise.
+	FakeClock string
+	// Unreached says, in plain sentences, what the step asked the sandbox
+	// to vary that this image cannot be made to see (a clock offset without
+	// a glibc that can load libfaketime, a locale without its data).
+	Unreached []string
 }
 
 // Run runs s in a container of the first usable runtime and returns what
@@ -186,6 +198,17 @@ func Run(ctx context.Context, s Step) (*Result, error) {
 	if err := lookCommand(s.Rootfs, s.Command[0], envValue(env, "PATH"), s.workdir()); err != nil {
 		return nil, err
 	}
+	var fakeClock string
+	unreached := s.missingLocales()
+	if s.Sandbox.ClockOffset != 0 {
+		shifted, faked, why := s.withFakeClock()
+		switch {
+		case faked:
+			s, fakeClock = shifted, ClockLibfaketime
+		default:
+			unreached = append(unreached, "the clock was not shifted: "+why)
+		}
+	}
 	if s.Sandbox.UID != 0 || s.Sandbox.GID != 0 {
 		// The build runs as another user: give it the output directory.
 		if err := os.Lchown(s.Out, int(s.Sandbox.UID), int(s.Sandbox.GID)); err != nil {
@@ -201,6 +224,7 @@ func Run(ctx context.Context, s Step) (*Result, error) {
 		res, started, err := runWith(ctx, rt, &s)
 		if started {
 			res.Notes = append(notes, res.Notes...)
+			res.FakeClock, res.Unreached = fakeClock, unreached
 			return res, err
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {

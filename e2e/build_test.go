@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ func TestBuildScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"push-busybox": pushBusybox,
+			"push-glibc":   pushGlibc,
 			"image-exists": imageExists,
 			"exit-code":    exitCode,
 			"envsubst":     envsubst,
@@ -75,7 +77,8 @@ func TestBuildScripts(t *testing.T) {
 var pushMu sync.Mutex
 
 // push-busybox REF VAR: push a builder image holding Debian's static
-// busybox (with sh, cat, echo, mkdir, sleep, touch, nc) and PATH=/bin to
+// busybox (with sh, cat, echo, mkdir, sleep, touch, nc, env, date, id,
+// hostname), every program statically linked, and PATH=/bin to
 // REF, and set $VAR to its digest.
 func pushBusybox(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
@@ -85,7 +88,38 @@ func pushBusybox(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	bb, err := testimage.StaticBusybox(bin)
 	ts.Check(err)
-	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "mkdir", "sleep", "touch", "nc", "env"})
+	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "mkdir", "sleep", "touch", "nc", "env", "date", "id", "hostname"})
+	ts.Check(err)
+	ref, err := name.ParseReference(ts.Getenv("REGISTRY") + "/" + args[0])
+	ts.Check(err)
+	pushMu.Lock()
+	err = remote.Write(ref, img)
+	pushMu.Unlock()
+	ts.Check(err)
+	d, err := img.Digest()
+	ts.Check(err)
+	ts.Setenv(args[1], d.String())
+}
+
+// push-glibc REF VAR: push a builder image holding the static busybox
+// (sh, cat, echo, mkdir, touch, env, id, hostname) and the host's coreutils
+// date, dynamically linked, with the host's glibc (testimage.GlibcImage),
+// PATH=/usr/bin:/bin, to REF, and set $VAR to its digest. It is the image a
+// user's glibc-based builder stands for: libfaketime reaches its date
+// (named /usr/bin/date in scripts: busybox sh prefers its own applets).
+func pushGlibc(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: push-glibc REF VAR")
+	}
+	bin, err := harness.Lookup("busybox")
+	ts.Check(err)
+	bb, err := testimage.StaticBusybox(bin)
+	ts.Check(err)
+	date, err := exec.LookPath("date")
+	ts.Check(err)
+	date, err = filepath.EvalSymlinks(date)
+	ts.Check(err)
+	img, err := testimage.GlibcImage(bb, []string{"sh", "cat", "echo", "mkdir", "touch", "env", "id", "hostname"}, date)
 	ts.Check(err)
 	ref, err := name.ParseReference(ts.Getenv("REGISTRY") + "/" + args[0])
 	ts.Check(err)

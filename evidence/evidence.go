@@ -144,10 +144,19 @@ type Provenance struct {
 type Run struct {
 	// Index is 1 for the control run.
 	Index int `json:"index"`
+	// Purpose is control, varied, diverse, control-repeat (the control
+	// again, to tell nondeterminism from a variation) or bisect (a subset
+	// of the variations, to name the one that matters).
+	Purpose string `json:"purpose,omitempty"`
 	// Builder is the digest of the builder image the run used.
 	Builder    string   `json:"builder"`
 	Diverse    bool     `json:"diverse,omitempty"`
 	Variations []string `json:"variations,omitempty"`
+	// Mechanisms say how each variation reached the run, by variation:
+	// for time "libfaketime+stagger" (a fake clock for dynamically linked
+	// programs, and a start more than a second after the control's) or
+	// "stagger" (the start only: the image cannot load libfaketime).
+	Mechanisms map[string]string `json:"mechanisms,omitempty"`
 	// OutputDigest identifies the output tree manifest.
 	OutputDigest string `json:"outputDigest,omitempty"`
 	ExitCode     int    `json:"exitCode"`
@@ -159,9 +168,12 @@ type Run struct {
 type Mismatch struct {
 	RunA int `json:"runA"`
 	RunB int `json:"runB"`
-	// Kind is nondeterministic, variation or builder-disagreement.
+	// Kind is nondeterministic, variation, builder-disagreement or
+	// varied-run-failed (run B failed, the control and its repeat built).
 	Kind      string `json:"kind"`
 	Variation string `json:"variation,omitempty"`
+	// Explanation says what Variation changed and what to do about it.
+	Explanation string `json:"explanation,omitempty"`
 	// BuilderA and BuilderB are the two builder digests of a disagreement.
 	BuilderA string   `json:"builderA,omitempty"`
 	BuilderB string   `json:"builderB,omitempty"`

@@ -215,6 +215,8 @@ func runRows(r *Report) ([]runRow, int) {
 		}
 		m, mismatched := differs[run.Index]
 		switch {
+		case run.ExitCode != 0 && mismatched && m.Kind == "varied-run-failed" && m.Variation != "":
+			row.Status, row.Class = fmt.Sprintf("failed only when varying %s (exit %d)", m.Variation, run.ExitCode), "bad"
 		case run.ExitCode != 0:
 			row.Status, row.Class = fmt.Sprintf("build failed (exit %d)", run.ExitCode), "bad"
 		case mismatched:

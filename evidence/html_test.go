@@ -247,3 +247,15 @@ func FuzzRenderHTML(f *testing.F) {
 		}
 	})
 }
+
+// A varied run that failed only under a variation says which, not just
+// that the build failed.
+func TestRunRowsNameTheVariationAFailedRunCouldNotStand(t *testing.T) {
+	r := New()
+	r.Runs = []Run{{Index: 1, OutputDigest: "sha256:aa"}, {Index: 2, Variations: []string{"path"}, ExitCode: 1}}
+	r.Mismatches = []Mismatch{{RunA: 1, RunB: 2, Kind: "varied-run-failed", Variation: "path", Files: []string{}}}
+	rows, _ := runRows(r)
+	if got := rows[1].Status; got != "failed only when varying path (exit 1)" {
+		t.Errorf("run 2's status %q", got)
+	}
+}

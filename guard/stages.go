@@ -137,7 +137,7 @@ func (g *run) record(out *reproduce.Outcome) {
 	g.report.Runs = g.report.Runs[:0]
 	g.timings.Runs = g.timings.Runs[:0]
 	for _, r := range out.Runs {
-		er := evidence.Run{Index: r.Index, Diverse: r.Diverse, Variations: r.Variations, Log: g.rel(r.Log), ExitCode: -1}
+		er := evidence.Run{Index: r.Index, Purpose: r.Purpose, Diverse: r.Diverse, Variations: r.Variations, Mechanisms: r.Mechanisms, Log: g.rel(r.Log), ExitCode: -1}
 		if r.Result != nil {
 			er.Builder, er.ExitCode = r.Result.Image, r.Result.ExitCode
 			g.timings.Runs = append(g.timings.Runs, evidence.RunTiming{Index: r.Index, Seconds: r.Result.Duration.Seconds()})
@@ -156,9 +156,20 @@ func (g *run) record(out *reproduce.Outcome) {
 	g.report.Notes = append(g.report.Notes, out.Notes...)
 }
 
-// succeeded reports whether every run built.
+// succeeded reports whether every run built, but for the failures that
+// are findings: a varied run explained by a varied-run-failed mismatch, and
+// the bisection runs that named its variation.
 func (g *run) succeeded() bool {
+	finding := map[int]bool{}
+	for _, m := range g.outcome.Mismatches {
+		if m.Kind == reproduce.KindVariedRunFailed {
+			finding[m.RunB] = true
+		}
+	}
 	for _, r := range g.outcome.Runs {
+		if finding[r.Index] || (r.Purpose == reproduce.PurposeBisect && r.Result != nil) {
+			continue
+		}
 		if r.Err != nil || r.Result == nil || r.Result.Output == nil {
 			return false
 		}
@@ -177,7 +188,12 @@ func (g *run) compare() error {
 			return err
 		}
 		g.diffs[name] = append(data, '\n')
-		em := evidence.Mismatch{RunA: m.RunA, RunB: m.RunB, Kind: m.Kind, Variation: m.Variation, BuilderA: m.ImageA, BuilderB: m.ImageB, Files: m.Files(), Diff: name}
+		files := m.Files()
+		if files == nil {
+			files = []string{} // a failed run has no differing files
+		}
+		em := evidence.Mismatch{RunA: m.RunA, RunB: m.RunB, Kind: m.Kind, Variation: m.Variation, Explanation: m.Explanation,
+			BuilderA: m.ImageA, BuilderB: m.ImageB, Files: files, Diff: name}
 		g.report.Mismatches = append(g.report.Mismatches, em)
 	}
 	return nil

@@ -185,6 +185,16 @@ func (p *Policy) imageViolations(img evidence.Image) []evidence.Violation {
 	return v
 }
 
+// runLog is the log of run index, as the report names it.
+func runLog(runs []evidence.Run, index int) string {
+	for _, r := range runs {
+		if r.Index == index {
+			return r.Log
+		}
+	}
+	return "logs/"
+}
+
 func unpinnedMessage(img evidence.Image) string {
 	return fmt.Sprintf("%s image %s is not pinned by digest (run: buildguard pin --write)", img.Role, img.Ref)
 }
@@ -230,7 +240,19 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 			add(dv.Rule, dv.Message)
 		}
 	}
+	// A varied run that failed where the control built, and the bisection
+	// runs that named its variation, are findings of reproducibility (the
+	// mismatch says so), not a build that failed.
+	finding := map[int]bool{}
+	for _, m := range r.Mismatches {
+		if m.Kind == "varied-run-failed" {
+			finding[m.RunB] = true
+		}
+	}
 	for _, run := range r.Runs {
+		if finding[run.Index] || run.Purpose == "bisect" {
+			continue
+		}
 		switch {
 		case run.ExitCode < 0:
 			// No status: the run was stopped (another run failed first)
@@ -247,6 +269,12 @@ func (p *Policy) Decide(ctx context.Context, in Input) {
 			add(CheckDiverseAgree, fmt.Sprintf("independent builders disagree on %s: builder %s (run %d) and builder %s (run %d) made different bits; one of the builder images may be compromised", files, m.BuilderA, m.RunA, m.BuilderB, m.RunB))
 		case "variation":
 			add(CheckReproducible, fmt.Sprintf("not reproducible: runs %d and %d differ in %s when varying %s", m.RunA, m.RunB, files, m.Variation))
+		case "varied-run-failed":
+			msg := fmt.Sprintf("run %d failed only with variations, while the control (run %d) and its repeat built (see %s)", m.RunB, m.RunA, runLog(r.Runs, m.RunB))
+			if m.Variation != "" {
+				msg = fmt.Sprintf("run %d failed only when varying %s %s, or drop '%s' from reproduce.variations", m.RunB, m.Variation, m.Explanation, m.Variation)
+			}
+			add(CheckReproducible, msg)
 		default:
 			add(CheckReproducible, fmt.Sprintf("not reproducible: runs %d and %d differ in %s (%s)", m.RunA, m.RunB, files, m.Kind))
 		}

@@ -268,3 +268,21 @@ func TestTrustedGatesTheBuild(t *testing.T) {
 		})
 	}
 }
+
+// A varied run that failed where the control and its repeat built is a
+// reproducibility finding naming the variation, not a failed build; the
+// bisection runs that named it are not failed builds either.
+func TestVariedRunFailureIsAReproducibilityViolation(t *testing.T) {
+	r := goodReport()
+	r.Runs[1].ExitCode, r.Runs[1].Log = 1, "logs/run-2.log"
+	r.Runs = append(r.Runs,
+		evidence.Run{Index: 4, Purpose: "control-repeat", Builder: builderDigest, OutputDigest: "sha256:aa"},
+		evidence.Run{Index: 5, Purpose: "bisect", Builder: builderDigest, Variations: []string{"path"}, ExitCode: 1})
+	r.Mismatches = []evidence.Mismatch{{RunA: 1, RunB: 2, Kind: "varied-run-failed", Variation: "path", Files: []string{},
+		Explanation: "(the source was at /buildguard-varied/source-tree instead of /src): the build names its source directory by absolute path; use paths relative to the workdir"}}
+	got := decide(t, config.Policy{}, Input{Report: r})
+	want := "run 2 failed only when varying path (the source was at /buildguard-varied/source-tree instead of /src): the build names its source directory by absolute path; use paths relative to the workdir, or drop 'path' from reproduce.variations"
+	if got.Decision != evidence.Fail || len(got.Violations) != 1 || got.Violations[0].Rule != CheckReproducible || got.Violations[0].Message != want {
+		t.Errorf("decision %s violations %v, want one %s violation %q", got.Decision, got.Violations, CheckReproducible, want)
+	}
+}

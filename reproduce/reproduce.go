@@ -2,11 +2,16 @@ package reproduce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -49,6 +54,9 @@ type Options struct {
 	NoBisect bool
 	// Explain bounds the explanations of differing files.
 	Explain Limits
+	// Stagger is how long after the control run started a run varying the
+	// time starts at the earliest; 0 means DefaultStagger.
+	Stagger time.Duration
 }
 
 // Purposes of a run.
@@ -67,8 +75,11 @@ type Run struct {
 	Image      string   `json:"image"`
 	Diverse    bool     `json:"diverse,omitempty"`
 	Variations []string `json:"variations,omitempty"`
-	Out        string   `json:"-"`
-	Log        string   `json:"log"`
+	// Mechanisms say how each variation reached the run (see
+	// Run.Mechanisms in the evidence package).
+	Mechanisms map[string]string `json:"mechanisms,omitempty"`
+	Out        string            `json:"-"`
+	Log        string            `json:"log"`
 	// Result is what the builder reported; Err why the build failed.
 	Result *builder.Result `json:"-"`
 	Err    error           `json:"-"`
@@ -79,6 +90,9 @@ const (
 	KindNondeterministic    = "nondeterministic"
 	KindVariation           = "variation"
 	KindBuilderDisagreement = "builder-disagreement"
+	// KindVariedRunFailed is a varied run that failed where the control
+	// and a repeat of it succeeded: the build depends on what was varied.
+	KindVariedRunFailed = "varied-run-failed"
 )
 
 // Mismatch is a pair of runs whose outputs differ.
@@ -86,8 +100,12 @@ type Mismatch struct {
 	RunA int    `json:"runA"`
 	RunB int    `json:"runB"`
 	Kind string `json:"kind"`
-	// Variation names what bisection found to cause the difference.
+	// Variation names what bisection found to cause the difference or the
+	// failure.
 	Variation string `json:"variation,omitempty"`
+	// Explanation says what Variation changed and what a build that
+	// depends on it usually does (VariationEffect).
+	Explanation string `json:"explanation,omitempty"`
 	// ImageA and ImageB are the builder digests, for a disagreement.
 	ImageA string `json:"imageA,omitempty"`
 	ImageB string `json:"imageB,omitempty"`
@@ -121,7 +139,7 @@ func Reproduce(ctx context.Context, b Builder, base builder.Step, opts Options) 
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
 	}
-	r := &reproducer{b: b, base: base, opts: opts}
+	r := &reproducer{b: b, base: base, opts: opts, controlStarted: make(chan struct{})}
 	var plan []*Run
 	for i := 1; i <= opts.Runs; i++ {
 		run := &Run{Purpose: PurposeControl, Image: opts.Image}
@@ -138,6 +156,17 @@ func Reproduce(ctx context.Context, b Builder, base builder.Step, opts Options) 
 	}
 	control := r.runs[0]
 	for _, run := range r.runs[1:] {
+		if run.Err != nil {
+			// A varied run failed where the control built (do tolerates
+			// nothing else): a finding about the build, explained as a
+			// mismatch is.
+			m, err := r.classifyFailure(ctx, control, run)
+			if err != nil {
+				return r.outcome(), err
+			}
+			r.mismatches = append(r.mismatches, m)
+			continue
+		}
 		d := Compare(control.Result.Output, run.Result.Output)
 		if d.Same() {
 			continue
@@ -156,9 +185,6 @@ func Reproduce(ctx context.Context, b Builder, base builder.Step, opts Options) 
 		}
 		r.mismatches = append(r.mismatches, m)
 	}
-	if len(opts.Variations) > 0 && slices.Contains(opts.Variations, VarTime) {
-		r.notes = append(r.notes, TimeNote)
-	}
 	return r.outcome(), nil
 }
 
@@ -168,11 +194,113 @@ type reproducer struct {
 	opts       Options
 	runs       []*Run
 	mismatches []*Mismatch
-	notes      []string
+
+	// controlStarted is closed when the control run starts, at
+	// controlStart; a run varying the time waits for it (see stagger).
+	controlOnce    sync.Once
+	controlStarted chan struct{}
+	controlStart   time.Time
 }
 
 func (r *reproducer) outcome() *Outcome {
-	return &Outcome{Runs: r.runs, Mismatches: r.mismatches, Notes: r.notes}
+	return &Outcome{Runs: r.runs, Mismatches: r.mismatches, Notes: r.notesOf()}
+}
+
+// notesOf says, in run order, what a variation could not reach: what the
+// builder reported unreached, and how far the time variation went.
+func (r *reproducer) notesOf() []string {
+	var order []string
+	where := map[string][]string{}
+	var staggerOnly, faked []string
+	for _, run := range r.runs {
+		if run.Result == nil {
+			continue
+		}
+		idx := strconv.Itoa(run.Index)
+		for _, u := range run.Result.Unreached {
+			if where[u] == nil {
+				order = append(order, u)
+			}
+			where[u] = append(where[u], idx)
+		}
+		switch run.Mechanisms[VarTime] {
+		case MechStagger:
+			staggerOnly = append(staggerOnly, idx)
+		case MechLibfaketime:
+			faked = append(faked, idx)
+		}
+	}
+	var notes []string
+	for _, u := range order {
+		notes = append(notes, fmt.Sprintf("%s %s: %s", plural("run", where[u]), strings.Join(where[u], ", "), u))
+	}
+	if len(staggerOnly) > 0 {
+		notes = append(notes, fmt.Sprintf("time: no fake clock reached %s %s; the time varied only by a start at least %s after the control's, which a date, hour or minute stamp does not show",
+			plural("run", staggerOnly), strings.Join(staggerOnly, ", "), r.stagger()))
+	}
+	if len(faked) > 0 {
+		notes = append(notes, fmt.Sprintf("time: libfaketime moved the clock of %s %s by %s for dynamically linked programs only; statically linked programs and Go programs (which read the clock through the vDSO) saw the real clock, varied only by a start at least %s after the control's",
+			plural("run", faked), strings.Join(faked, ", "), variedClockText, r.stagger()))
+	}
+	return notes
+}
+
+func plural(word string, items []string) string {
+	if len(items) == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func (r *reproducer) stagger() time.Duration {
+	if r.opts.Stagger > 0 {
+		return r.opts.Stagger
+	}
+	return DefaultStagger
+}
+
+// waitStagger returns once the control run has been running for the
+// stagger, so that a run varying the time starts later than the control by
+// more than a second even where no fake clock reaches.
+func (r *reproducer) waitStagger(ctx context.Context) error {
+	select {
+	case <-r.controlStarted:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	t := time.NewTimer(time.Until(r.controlStart.Add(r.stagger())))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// mechanismsOf says how each of run's variations reached it.
+func mechanismsOf(run *Run) map[string]string {
+	if len(run.Variations) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(run.Variations))
+	for _, v := range run.Variations {
+		m[v] = mechanisms[v]
+	}
+	if _, ok := m[VarTime]; ok {
+		m[VarTime] = MechStagger
+		if run.Result != nil && run.Result.FakeClock == builder.ClockLibfaketime {
+			m[VarTime] = MechLibfaketime
+		}
+	}
+	return m
+}
+
+// tolerated reports whether run's failure is a finding rather than a build
+// that cannot run: a varied or bisection run whose command exited non-zero.
+func tolerated(run *Run) bool {
+	var be *builder.BuildError
+	return (run.Purpose == PurposeVaried || run.Purpose == PurposeBisect) && errors.As(run.Err, &be)
 }
 
 // do numbers the runs after those already done and runs them, at most
@@ -202,7 +330,20 @@ func (r *reproducer) do(ctx context.Context, runs ...*Run) error {
 		g.Go(func() error {
 			s := vary(r.base, run.Variations)
 			s.Out, s.Log = run.Out, run.Log
+			if slices.Contains(run.Variations, VarTime) {
+				if err := r.waitStagger(gctx); err != nil {
+					run.Err = err
+					return fmt.Errorf("run %d (%s, %s): %w", run.Index, run.Purpose, run.Image, err)
+				}
+			}
+			if run.Purpose == PurposeControl {
+				r.controlOnce.Do(func() { r.controlStart = time.Now(); close(r.controlStarted) })
+			}
 			run.Result, run.Err = r.b.Build(gctx, run.Image, s)
+			run.Mechanisms = mechanismsOf(run)
+			if run.Err != nil && tolerated(run) {
+				return nil
+			}
 			if run.Err != nil {
 				return fmt.Errorf("run %d (%s, %s): %w", run.Index, run.Purpose, run.Image, run.Err)
 			}
@@ -231,33 +372,57 @@ func (r *reproducer) classify(ctx context.Context, control *Run, m *Mismatch) er
 	if r.opts.NoBisect || len(r.opts.Variations) == 0 {
 		return nil
 	}
-	name, err := r.bisect(ctx, control, r.opts.Variations)
+	name, err := r.bisect(ctx, r.opts.Variations, func(run *Run) bool {
+		return run.Err != nil || !Compare(control.Result.Output, run.Result.Output).Same()
+	})
 	if err != nil {
 		return err
 	}
-	m.Variation = name
+	m.Variation, m.Explanation = name, VariationEffect(name, r.base)
 	return nil
 }
 
-// bisect halves the set of variations while one half alone still changes
-// the output, and returns the variation (or, when no single half does, the
-// set of variations that together do).
-func (r *reproducer) bisect(ctx context.Context, control *Run, set []string) (string, error) {
+// classifyFailure explains a varied run that failed where the control
+// built. A repeat of the control comes first: when it fails too, the build
+// fails on its own and no variation is blamed (the error says so). Then the
+// variations are bisected to name the one the build cannot stand.
+func (r *reproducer) classifyFailure(ctx context.Context, control, failed *Run) (*Mismatch, error) {
+	repeat := &Run{Purpose: PurposeControlRepeat, Image: r.opts.Image}
+	if err := r.do(ctx, repeat); err != nil {
+		return nil, fmt.Errorf("run %d failed with variations, and a repeat of the control without them failed too: %w", failed.Index, err)
+	}
+	m := &Mismatch{RunA: control.Index, RunB: failed.Index, Kind: KindVariedRunFailed, Difference: &Difference{}}
+	if r.opts.NoBisect || len(failed.Variations) == 0 {
+		return m, nil
+	}
+	name, err := r.bisect(ctx, failed.Variations, func(run *Run) bool { return run.Err != nil })
+	if err != nil {
+		return nil, err
+	}
+	m.Variation, m.Explanation = name, VariationEffect(name, r.base)
+	return m, nil
+}
+
+// bisect halves the set of variations while one half alone still gives a
+// run that bad reports (a different output, a failure), and returns the
+// variation (or, when no single half does, the set of variations that
+// together do).
+func (r *reproducer) bisect(ctx context.Context, set []string, bad func(*Run) bool) (string, error) {
 	for len(set) > 1 {
 		left, right := set[:len(set)/2], set[len(set)/2:]
-		differs, err := r.differsWith(ctx, control, left)
+		isBad, err := r.tryWith(ctx, left, bad)
 		if err != nil {
 			return "", err
 		}
-		if differs {
+		if isBad {
 			set = left
 			continue
 		}
-		differs, err = r.differsWith(ctx, control, right)
+		isBad, err = r.tryWith(ctx, right, bad)
 		if err != nil {
 			return "", err
 		}
-		if !differs {
+		if !isBad {
 			return fmt.Sprintf("%v together", set), nil
 		}
 		set = right
@@ -265,10 +430,11 @@ func (r *reproducer) bisect(ctx context.Context, control *Run, set []string) (st
 	return set[0], nil
 }
 
-func (r *reproducer) differsWith(ctx context.Context, control *Run, vars []string) (bool, error) {
+// tryWith builds with the variations vars and reports what bad says of it.
+func (r *reproducer) tryWith(ctx context.Context, vars []string, bad func(*Run) bool) (bool, error) {
 	run := &Run{Purpose: PurposeBisect, Image: r.opts.Image, Variations: vars}
 	if err := r.do(ctx, run); err != nil {
 		return false, err
 	}
-	return !Compare(control.Result.Output, run.Result.Output).Same(), nil
+	return bad(run), nil
 }

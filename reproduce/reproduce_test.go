@@ -2,12 +2,15 @@ package reproduce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/buildguard/buildguard/builder"
 )
@@ -33,7 +36,8 @@ func scriptedBuilder(t *testing.T, output func(image string, s builder.Step, n i
 }
 
 func opts(t *testing.T, diverse ...string) Options {
-	return Options{Image: "reg/main@sha256:a", Diverse: diverse, Runs: 2, Variations: AllVariations(), Jobs: 2, Dir: t.TempDir()}
+	// A stagger of 10ms: the orchestration is the same, the tests fast.
+	return Options{Image: "reg/main@sha256:a", Diverse: diverse, Runs: 2, Variations: AllVariations(), Jobs: 2, Dir: t.TempDir(), Stagger: 10 * time.Millisecond}
 }
 
 func TestReproducibleBuildPasses(t *testing.T) {
@@ -54,16 +58,20 @@ func TestReproducibleBuildPasses(t *testing.T) {
 	if len(out.Runs[0].Variations) != 0 || len(out.Runs[1].Variations) != len(AllVariations()) {
 		t.Errorf("variations: control %v, varied %v", out.Runs[0].Variations, out.Runs[1].Variations)
 	}
-	if len(out.Notes) != 1 || out.Notes[0] != TimeNote {
-		t.Errorf("notes %v", out.Notes)
+	// The scripted builder fakes no clock: the report says so.
+	if got := out.Runs[1].Mechanisms; got[VarTime] != MechStagger || got[VarPath] != "workdir" || len(got) != len(AllVariations()) {
+		t.Errorf("run 2 mechanisms %v, want every variation's, time by stagger", got)
+	}
+	if out.Runs[0].Mechanisms != nil {
+		t.Errorf("the control has mechanisms %v", out.Runs[0].Mechanisms)
+	}
+	if len(out.Notes) != 1 || !strings.HasPrefix(out.Notes[0], "time: no fake clock reached run 2;") {
+		t.Errorf("notes %q, want one saying run 2 had no fake clock", out.Notes)
 	}
 }
 
 func TestVariationIsNamedByBisection(t *testing.T) {
 	for _, v := range AllVariations() {
-		if v == VarTime {
-			continue // no fake clock: nothing to depend on
-		}
 		t.Run(v, func(t *testing.T) {
 			b, _ := scriptedBuilder(t, func(_ string, s builder.Step, _ int64) string {
 				return fmt.Sprint(dependsOn(v, s))
@@ -105,6 +113,8 @@ func dependsOn(v string, s builder.Step) any {
 		return s.Sandbox.ReverseEnv
 	case VarExtraEnv:
 		return s.Env[variedExtraName]
+	case VarTime:
+		return s.Sandbox.ClockOffset
 	}
 	return nil
 }
@@ -152,5 +162,111 @@ func TestUnknownVariationIsRefused(t *testing.T) {
 	o.Variations = []string{"path", "moon-phase"}
 	if _, err := Reproduce(context.Background(), b, builder.Step{}, o); err == nil || !strings.Contains(err.Error(), "moon-phase") || calls.Load() != 0 {
 		t.Fatalf("err %v after %d builds", err, calls.Load())
+	}
+}
+
+// failingBuilder is a scriptedBuilder whose build exits 1 when fails says
+// so of the step and the call's number, as a real build that cannot stand
+// a variation does.
+func failingBuilder(t *testing.T, fails func(s builder.Step, n int64) bool) (Builder, *atomic.Int64) {
+	ok, calls := scriptedBuilder(t, func(string, builder.Step, int64) string { return "the same bits" })
+	var n atomic.Int64
+	return BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
+		if fails(s, n.Add(1)) {
+			calls.Add(1)
+			return &builder.Result{ExitCode: 1, Log: s.Log}, &builder.BuildError{Status: 1, Log: s.Log}
+		}
+		return ok.Build(ctx, image, s)
+	}), calls
+}
+
+// A build that names its source by absolute path fails only when the path
+// varies: the failure is a finding, bisected to path and explained.
+func TestVariedRunFailureIsBisected(t *testing.T) {
+	b, _ := failingBuilder(t, func(s builder.Step, _ int64) bool { return s.Workdir == variedWorkdir })
+	out, err := Reproduce(context.Background(), b, builder.Step{Workdir: "/src"}, opts(t))
+	if err != nil {
+		t.Fatalf("a varied run's failure is an error of Reproduce: %v", err)
+	}
+	if len(out.Mismatches) != 1 {
+		t.Fatalf("mismatches %+v", out.Mismatches)
+	}
+	m := out.Mismatches[0]
+	if m.Kind != KindVariedRunFailed || m.RunA != 1 || m.RunB != 2 || m.Variation != VarPath {
+		t.Fatalf("mismatch %+v, want run 2 failed when varying path", m)
+	}
+	want := "(the source was at /buildguard-varied/source-tree instead of /src): the build names its source directory by absolute path; use paths relative to the workdir"
+	if m.Explanation != want {
+		t.Errorf("explanation %q, want %q", m.Explanation, want)
+	}
+	if out.Runs[2].Purpose != PurposeControlRepeat || out.Runs[2].Err != nil {
+		t.Errorf("run 3 is %s (%v), want a control repeat that built, before bisecting", out.Runs[2].Purpose, out.Runs[2].Err)
+	}
+	for _, r := range out.Runs[3:] {
+		if r.Purpose != PurposeBisect {
+			t.Errorf("run %d is %s, want bisect", r.Index, r.Purpose)
+		}
+	}
+}
+
+// When the control's repeat fails too, the build is flaky: no variation is
+// blamed, and Reproduce reports the failure.
+func TestFlakyFailureIsNotBlamedOnAVariation(t *testing.T) {
+	b, _ := failingBuilder(t, func(_ builder.Step, n int64) bool { return n >= 2 }) // every build after the first
+	out, err := Reproduce(context.Background(), b, builder.Step{}, opts(t))
+	var be *builder.BuildError
+	if !errors.As(err, &be) || !strings.Contains(err.Error(), "a repeat of the control without them failed too") {
+		t.Fatalf("err %v, want the repeat's build error", err)
+	}
+	if len(out.Mismatches) != 0 || len(out.Runs) != 3 || out.Runs[2].Purpose != PurposeControlRepeat {
+		t.Fatalf("mismatches %+v, %d runs; want no mismatch after the control repeat", out.Mismatches, len(out.Runs))
+	}
+}
+
+// A control that fails is a failed build: nothing is bisected.
+func TestControlFailureIsNotBisected(t *testing.T) {
+	b, calls := failingBuilder(t, func(s builder.Step, _ int64) bool { return s.Workdir != variedWorkdir })
+	out, err := Reproduce(context.Background(), b, builder.Step{}, opts(t))
+	var be *builder.BuildError
+	if !errors.As(err, &be) || len(out.Mismatches) != 0 || calls.Load() > 2 {
+		t.Fatalf("err %v, mismatches %+v after %d builds; want the control's build error and no bisection", err, out.Mismatches, calls.Load())
+	}
+}
+
+// A run varying the time starts at least the stagger after the control,
+// even when both may run at once.
+func TestTimeVariationStaggersTheStart(t *testing.T) {
+	var mu sync.Mutex
+	starts := map[string]time.Time{}
+	b := BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
+		mu.Lock()
+		starts[filepath.Base(filepath.Dir(s.Out))] = time.Now()
+		mu.Unlock()
+		m, err := builder.HashTree(ctx, s.Out)
+		return &builder.Result{Output: m}, err
+	})
+	o := opts(t)
+	o.Stagger, o.Variations = 0, []string{VarTime} // the default stagger
+	if _, err := Reproduce(context.Background(), b, builder.Step{}, o); err != nil {
+		t.Fatal(err)
+	}
+	if d := starts["run-2"].Sub(starts["run-1"]); d < time.Second || d < DefaultStagger {
+		t.Errorf("run 2 started %s after the control, want at least %s (and more than a second)", d, DefaultStagger)
+	}
+}
+
+// Every variation explains itself, naming what changed.
+func TestVariationEffectNamesWhatChanged(t *testing.T) {
+	for _, v := range AllVariations() {
+		got := VariationEffect(v, builder.Step{})
+		if !strings.HasPrefix(got, "(") || strings.Contains(got, "several variations") {
+			t.Errorf("%s: %q", v, got)
+		}
+	}
+	if got := VariationEffect("[a b] together", builder.Step{}); !strings.Contains(got, "together") {
+		t.Errorf("a set: %q", got)
+	}
+	if got := time.Duration(397*24+1)*time.Hour + time.Minute + 7*time.Second; got != VariedClockOffset {
+		t.Errorf("variedClockText does not say VariedClockOffset %s", VariedClockOffset)
 	}
 }

@@ -3,6 +3,7 @@ package reproduce
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/buildguard/buildguard/builder"
 )
@@ -40,8 +41,95 @@ const (
 	variedExtraValue = "1"
 )
 
-// TimeNote says how the time variation is applied.
-const TimeNote = "time: runs are not under a fake clock; the natural time between runs stands in for the time variation"
+// VariedClockOffset is how far ahead of the real clock a run varying the
+// time sees the wall clock, where libfaketime reaches: more than a year, a
+// month, a day, an hour, a minute and a few seconds, so that a stamp at any
+// of those resolutions differs.
+const VariedClockOffset = 397*24*time.Hour + time.Hour + time.Minute + 7*time.Second
+
+// variedClockText is VariedClockOffset as a reader says it.
+const variedClockText = "397 days 1 hour 1 minute 7 seconds"
+
+// DefaultStagger is how long after the control run started a run varying
+// the time starts at the earliest: more than a second, so that a stamp at
+// second resolution differs even where no fake clock reaches (static
+// programs, Go's clock, images without glibc).
+const DefaultStagger = 2 * time.Second
+
+// Time mechanisms, as runs[].mechanisms names them.
+const (
+	MechLibfaketime = "libfaketime+stagger"
+	MechStagger     = "stagger"
+)
+
+// mechanisms are how each variation reaches a build, by name; time's is
+// decided per run (MechLibfaketime or MechStagger).
+var mechanisms = map[string]string{
+	VarPath:       "workdir",
+	VarTimezone:   "TZ",
+	VarLocale:     "LANG, LC_ALL",
+	VarUmask:      "umask",
+	VarHostname:   "uts namespace",
+	VarDomainname: "uts namespace",
+	VarUID:        "uid",
+	VarEnvOrder:   "environment order",
+	VarExtraEnv:   "environment",
+}
+
+// effect says what a variation changed in a varied run, beside the
+// control's step, and what a build that depends on it usually does, with
+// the fix: the explanation a failure or mismatch under it is given.
+func effect(name string, control builder.Step) (changed, cause string) {
+	switch name {
+	case VarPath:
+		return fmt.Sprintf("the source was at %s instead of %s", variedWorkdir, workdirOf(control)),
+			"the build names its source directory by absolute path; use paths relative to the workdir"
+	case VarTimezone:
+		return fmt.Sprintf("TZ was %s (14 hours east of UTC)", variedTZ),
+			"the build depends on the local time zone; format times in UTC"
+	case VarLocale:
+		return fmt.Sprintf("LANG and LC_ALL were %s", variedLocale),
+			"the build depends on the locale (messages, sorting, number or date formats); set LC_ALL=C.UTF-8 for the steps that do"
+	case VarUmask:
+		return fmt.Sprintf("the umask was %03o instead of 022", variedUmask),
+			"the build depends on the umask; set file modes explicitly"
+	case VarHostname:
+		return fmt.Sprintf("the host name was %s instead of %s", variedHostname, builder.Hostname),
+			"the build depends on the host name"
+	case VarDomainname:
+		return fmt.Sprintf("the domain name was %s instead of none", variedDomainname),
+			"the build depends on the domain name"
+	case VarUID:
+		return fmt.Sprintf("the build ran as uid %d instead of 0", variedUID),
+			"the build depends on the user it runs as (it needs root, or records its owner)"
+	case VarEnvOrder:
+		return "the environment was in reverse order",
+			"the build depends on the order of the environment (it records the whole environment)"
+	case VarExtraEnv:
+		return fmt.Sprintf("%s=%s was set", variedExtraName, variedExtraValue),
+			"the build depends on an unrelated environment variable (it records the whole environment)"
+	case VarTime:
+		return fmt.Sprintf("the clock was %s ahead and the start %s later", variedClockText, DefaultStagger),
+			"the build depends on the current date or time; use SOURCE_DATE_EPOCH"
+	}
+	return "several variations were applied together", "the build depends on their combination"
+}
+
+// VariationEffect is the sentence that explains what the named variation
+// changed beside the control step and what to do about it; a name that is
+// not one variation (a set found together by bisection) gets a generic
+// sentence.
+func VariationEffect(name string, control builder.Step) string {
+	changed, cause := effect(name, control)
+	return fmt.Sprintf("(%s): %s", changed, cause)
+}
+
+func workdirOf(s builder.Step) string {
+	if s.Workdir == "" {
+		return builder.DefaultWorkdir
+	}
+	return s.Workdir
+}
 
 // checkVariations refuses unknown or repeated names.
 func checkVariations(names []string) error {
@@ -88,7 +176,9 @@ func vary(s builder.Step, names []string) builder.Step {
 		case VarExtraEnv:
 			s.Env[variedExtraName] = variedExtraValue
 		case VarTime:
-			// See TimeNote: the runs' natural time difference stands in.
+			// A fake clock where libfaketime reaches; the run's start is
+			// staggered too (see reproducer.stagger).
+			s.Sandbox.ClockOffset = VariedClockOffset
 		}
 	}
 	return s

@@ -36,6 +36,9 @@ var installHints = map[string]string{
 	// and put it on PATH as cosign2, next to cosign v3.
 	"cosign2":  "GOBIN=/tmp/cosign2 go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5 && install /tmp/cosign2/cosign /usr/local/bin/cosign2",
 	"chromium": "apt-get install -y chromium",
+	// libfaketime, which the time variation preloads; faketime(1) comes with it.
+	"faketime": "apt-get install -y faketime libfaketime",
+	"ldd":      "apt-get install -y libc-bin",
 }
 
 // InstallHint returns how to install tool, e.g. "install it with apt-get

@@ -3,10 +3,14 @@ package testimage
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
+	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,49 +18,106 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// HostPrograms returns layer entries holding each dynamically linked host
-// program at its own path together with every shared library it loads
-// (as ldd lists them, the dynamic loader included), each library at the
-// path ldd resolves it to, as regular files (links are read through):
-// enough to run the programs in an image with no libc of its own.
+// HostPrograms returns layer entries holding the host's dynamically linked
+// programs (absolute host paths, such as /usr/bin/date) at their own paths,
+// with every library ldd(1) lists for them and their dynamic loader, each
+// at the path the program asks for it by: enough of the host's glibc to run
+// them in an image, with libm.so.6 beside libc.so.6. Entries come in a fixed order, with their directories.
 func HostPrograms(programs ...string) ([]Entry, error) {
-	files := map[string]bool{}
+	files := map[string]string{} // image path -> host path
 	for _, p := range programs {
-		files[p] = true
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("host program %q: want an absolute path", p)
+		}
+		files[p] = p
+		f, err := elf.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		var interp string
+		for _, pr := range f.Progs {
+			if pr.Type == elf.PT_INTERP {
+				b := make([]byte, pr.Filesz)
+				if _, err := pr.ReadAt(b, 0); err != nil {
+					_ = f.Close()
+					return nil, fmt.Errorf("%s: reading PT_INTERP: %w", p, err)
+				}
+				interp = string(bytes.TrimRight(b, "\x00"))
+			}
+		}
+		_ = f.Close()
+		if interp == "" {
+			return nil, fmt.Errorf("%s is statically linked: HostPrograms is for dynamically linked programs", p)
+		}
+		files[interp] = interp
 		out, err := exec.Command("ldd", p).Output()
 		if err != nil {
 			return nil, fmt.Errorf("ldd %s: %w", p, err)
 		}
-		s := bufio.NewScanner(bytes.NewReader(out))
-		for s.Scan() {
-			f := strings.Fields(s.Text())
-			switch {
-			case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
-				files[f[2]] = true
-			case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
-				files[f[0]] = true // the dynamic loader
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)"
+			if _, rest, ok := strings.Cut(sc.Text(), "=> "); ok {
+				if lib, _, _ := strings.Cut(rest, " "); filepath.IsAbs(lib) {
+					files[lib] = lib
+					if path.Base(lib) == "libc.so.6" {
+						// Every glibc image holds libm beside libc (both
+						// are the libc6 package), and preloaded libraries
+						// such as libfaketime need it.
+						m := path.Join(path.Dir(lib), "libm.so.6")
+						files[m] = m
+					}
+				}
 			}
 		}
 	}
 	var ents []Entry
 	dirs := map[string]bool{}
-	for _, p := range slices.Sorted(func(yield func(string) bool) {
-		for p := range files {
-			if !yield(p) {
-				return
-			}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		var parents []string
+		for d := path.Dir(name); d != "/" && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			parents = append(parents, d)
 		}
-	}) {
-		ents = appendDirs(ents, dirs, filepath.Dir(p))
-		// The file itself, not a link: the image has none of the
-		// host's merged-/usr links for a link to resolve through.
-		e, err := hostEntry(p, true)
+		slices.Reverse(parents)
+		for _, d := range parents {
+			ents = append(ents, Entry{Name: strings.TrimPrefix(d, "/"), Dir: true})
+		}
+		body, err := os.ReadFile(files[name]) // follows the host's symlinks
 		if err != nil {
 			return nil, err
 		}
-		ents = append(ents, e)
+		ents = append(ents, Entry{Name: strings.TrimPrefix(name, "/"), Mode: 0o755, Body: body})
+	}
+	if len(ents) == 0 {
+		return nil, errors.New("HostPrograms: no programs named")
 	}
 	return ents, nil
+}
+
+// GlibcImage is a linux image for this machine's architecture with the
+// static busybox bb and its applets in /bin (BusyboxLayer), and in a second
+// layer the host programs with the host's glibc (HostPrograms), with
+// PATH=/usr/bin:/bin so that a host program (coreutils' date at
+// /usr/bin/date) wins over a busybox applet of the same name. It is the
+// builder image of a test that needs a dynamically linked program, such as
+// one that libfaketime reaches. Debian's static busybox is a standalone
+// shell that runs its own applets before searching PATH, so a script run by
+// its sh names a host program by path (/usr/bin/date), not by name.
+func GlibcImage(bb []byte, applets []string, programs ...string) (v1.Image, error) {
+	bl, err := BusyboxLayer(bb, applets)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := HostPrograms(programs...)
+	if err != nil {
+		return nil, err
+	}
+	gl, err := Layer(ents)
+	if err != nil {
+		return nil, err
+	}
+	return linuxImage(func(c *v1.Config) { c.Env = []string{"PATH=/usr/bin:/bin"} }, bl, gl)
 }
 
 // HostTree returns layer entries holding the host directory dir (files,
@@ -73,7 +134,7 @@ func HostTree(dir string) ([]Entry, error) {
 			ents = appendDirs(ents, dirs, p)
 			return nil
 		}
-		e, err := hostEntry(p, false)
+		e, err := hostEntry(p)
 		if err != nil {
 			return err
 		}
@@ -83,15 +144,10 @@ func HostTree(dir string) ([]Entry, error) {
 	return ents, err
 }
 
-// hostEntry is the host file p as an entry at the same path; follow reads
-// through a link instead of keeping it.
-func hostEntry(p string, follow bool) (Entry, error) {
+// hostEntry is the host file or link p as an entry at the same path.
+func hostEntry(p string) (Entry, error) {
 	name := strings.TrimPrefix(p, "/")
-	stat := os.Lstat
-	if follow {
-		stat = os.Stat
-	}
-	fi, err := stat(p)
+	fi, err := os.Lstat(p)
 	if err != nil {
 		return Entry{}, err
 	}
