@@ -78,6 +78,14 @@ type Step struct {
 // DefaultScratch is Step.Scratch when it is 0.
 const DefaultScratch = 16 << 30
 
+// ScratchEnforcement says how Step.Scratch is enforced: by measuring the
+// run's writable copies every scratchInterval and killing the build past
+// it, since no file-system quota is assumed.
+const ScratchEnforcement = "watched"
+
+// ScratchLimit is the bound Step.Scratch sets.
+func (s *Step) ScratchLimit() int64 { return s.scratch() }
+
 // scratchInterval is how often the scratch space is measured.
 const scratchInterval = 2 * time.Second
 
@@ -384,7 +392,14 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	case res.TimedOut:
 		return res, true, errors.Join(&TimeoutError{Timeout: s.Timeout}, stopErr, delErr)
 	case res.ScratchExceeded:
-		return res, true, errors.Join(&ScratchError{Max: s.scratch(), Used: res.ScratchBytes}, stopErr, delErr)
+		// A build that broke its bound: a failed build (recorded, and
+		// decided by policy), whose log ends with why it was stopped.
+		se := &ScratchError{Max: s.scratch(), Used: res.ScratchBytes}
+		if sink.file != nil {
+			_, _ = fmt.Fprintf(sink.file, "\nbuildguard: the build was killed: %v\n", se)
+		}
+		res.Notes = append(res.Notes, se.Error())
+		return res, true, errors.Join(&BuildError{Status: res.ExitCode, Log: s.Log}, se, stopErr, delErr)
 	}
 	var ee *exec.ExitError
 	switch {

@@ -101,6 +101,18 @@ type Source struct {
 	Digest          string `json:"digest,omitempty"`
 	GitCommit       string `json:"gitCommit,omitempty"`
 	SourceDateEpoch int64  `json:"sourceDateEpoch"`
+	// Scratch says how the disk space of each run's writable copy of the
+	// source was bounded.
+	Scratch *Scratch `json:"scratch,omitempty"`
+}
+
+// Scratch is the bound on a run's writable copies (builder.limits.scratch).
+type Scratch struct {
+	// Limit is the bound in bytes.
+	Limit int64 `json:"limit"`
+	// Enforcement is "watched" (measured every few seconds, the build
+	// killed past it) or "quota" (a file-system quota).
+	Enforcement string `json:"enforcement"`
 }
 
 // Image is an image the build consumed and what was proven about it.

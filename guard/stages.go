@@ -74,6 +74,7 @@ func (g *run) build(ctx context.Context) error {
 		Scratch: int64(cfg.Builder.Limits.Scratch),
 	}
 	base = g.withDependencies(base)
+	g.report.Source.Scratch = &evidence.Scratch{Limit: base.ScratchLimit(), Enforcement: builder.ScratchEnforcement}
 	cache := &builder.Cache{Dir: g.opts.CacheDir, Limits: BuilderLimits(cfg.Limits)}
 	b := reproduce.BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
 		if g.opts.Stream != nil {
