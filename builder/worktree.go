@@ -33,11 +33,34 @@ import (
 // copySource copies the tree at src into dst (which must not exist), owned
 // by uid and gid, with at most maxEntries entries. Regular files,
 // directories and symbolic links are copied (links as links, never
-// followed); any other file type is refused, naming it.
+// followed); any other file type is refused, naming it. Both trees are
+// opened as roots, so nothing is read or written outside them whatever a
+// link in either says.
 func copySource(src, dst string, uid, gid int, maxEntries int64) error {
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return fmt.Errorf("copying the source %s: %w", src, err)
+	}
+	from, err := os.OpenRoot(src)
+	if err != nil {
+		return fmt.Errorf("copying the source %s: %w", src, err)
+	}
+	defer from.Close()
+	to, err := os.OpenRoot(dst)
+	if err != nil {
+		return fmt.Errorf("copying the source %s: %w", src, err)
+	}
+	defer to.Close()
+	if err := copyEntries(from, to, uid, gid, maxEntries); err != nil {
+		return fmt.Errorf("copying the source %s: %w", src, err)
+	}
+	return nil
+}
+
+func copyEntries(from, to *os.Root, uid, gid int, maxEntries int64) error {
 	var n int64
+	var dirs []string
 	chown := os.Geteuid() == 0
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(from.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -45,80 +68,71 @@ func copySource(src, dst string, uid, gid int, maxEntries int64) error {
 		if maxEntries > 0 && n > maxEntries {
 			return fmt.Errorf("the source has more than %d entries (raise with %s)", maxEntries, limitSettings["MaxOutputEntries"])
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
 		switch {
 		case d.IsDir():
-			// Writable by its owner while the copy is made; the mode is
-			// set once its entries are in (below).
-			if err := os.Mkdir(to, 0o700); err != nil {
-				return err
+			// Writable by its owner while the copy is made; its mode and
+			// time are set once its entries are in (below).
+			if rel != "." {
+				if err := to.Mkdir(rel, 0o700); err != nil {
+					return err
+				}
 			}
+			dirs = append(dirs, rel)
 		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
+			target, err := from.Readlink(rel)
 			if err != nil {
 				return err
 			}
-			if err := os.Symlink(target, to); err != nil {
+			if err := to.Symlink(target, rel); err != nil {
 				return err
 			}
 		case d.Type().IsRegular():
-			if err := copyRegular(p, to, info.Mode().Perm()); err != nil {
+			if err := copyRegular(from, to, rel, info.Mode().Perm()); err != nil {
+				return err
+			}
+			if err := to.Chtimes(rel, time.Time{}, info.ModTime()); err != nil {
 				return err
 			}
 		default:
 			return fmt.Errorf("%s is a %s: a source holds only files, directories and symbolic links", rel, fileKind(info.Mode()))
 		}
 		if chown {
-			if err := os.Lchown(to, uid, gid); err != nil {
-				return err
-			}
-		}
-		if d.Type()&fs.ModeSymlink == 0 && !d.IsDir() {
-			return os.Chtimes(to, time.Time{}, info.ModTime())
+			return to.Lchown(rel, uid, gid)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("copying the source %s: %w", src, err)
+		return err
 	}
-	// Directory modes and times last: a read-only directory of the source
-	// must have received its entries first, and adding them changed its
-	// modification time.
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		info, err := d.Info()
+	// Directory modes and times last, deepest first: a read-only
+	// directory of the source must have received its entries first, and
+	// adding them changed its modification time.
+	for _, rel := range slices.Backward(dirs) {
+		info, err := from.Lstat(rel)
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
+		if err := to.Chmod(rel, info.Mode().Perm()|info.Mode()&(fs.ModeSetgid|fs.ModeSticky)); err != nil {
 			return err
 		}
-		to := filepath.Join(dst, rel)
-		if err := os.Chmod(to, info.Mode().Perm()|info.Mode()&(fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		if err := to.Chtimes(rel, time.Time{}, info.ModTime()); err != nil {
 			return err
 		}
-		return os.Chtimes(to, time.Time{}, info.ModTime())
-	})
+	}
+	return nil
 }
 
-func copyRegular(from, to string, perm fs.FileMode) error {
-	in, err := os.Open(from)
+func copyRegular(from, to *os.Root, rel string, perm fs.FileMode) error {
+	in, err := from.Open(rel)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	out, err := to.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}
@@ -130,7 +144,7 @@ func copyRegular(from, to string, perm fs.FileMode) error {
 		return err
 	}
 	// O_CREATE's mode was cut by the umask.
-	return os.Chmod(to, perm)
+	return to.Chmod(rel, perm)
 }
 
 func fileKind(m fs.FileMode) string {

@@ -96,10 +96,10 @@ func parseGoProxy(v, where string) ([]proxy, error) {
 			v = ""
 		}
 		entry = strings.TrimSpace(entry)
-		switch {
-		case entry == "":
+		switch entry {
+		case "":
 			continue
-		case entry == "direct" || entry == "off":
+		case "direct", "off":
 			dropped = true
 			continue
 		}

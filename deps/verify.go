@@ -129,7 +129,7 @@ func (a *artifact) ensure(ctx context.Context, c *cache, f *fetcher) error {
 		}
 		var fe *FetchError
 		last := i == len(a.urls)-1
-		if last || !errors.As(err, &fe) || !(p.anyError || notFound(err)) {
+		if last || !errors.As(err, &fe) || (!p.anyError && !notFound(err)) {
 			return err
 		}
 	}
