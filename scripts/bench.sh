@@ -20,5 +20,8 @@ echo
 echo "== Go benchmarks"
 go test -run='^$' -bench='Pin200|Unpack|TarX' -benchtime=3x ./pin ./builder
 echo
+echo "== deps: deps.Prefetch vs go mod download and npm ci (examples/godeps, examples/npm; BENCH_UPSTREAM=1 adds the real registries)"
+ROUNDS="${DEPS_ROUNDS:-5}" scripts/bench-deps.sh
+echo
 echo "== build: buildguard build's own cost, and against reprotest (examples/hello; needs root)"
 ROUNDS="${OVERHEAD_ROUNDS:-3}" scripts/bench-overhead.sh
