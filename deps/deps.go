@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/buildguard/buildguard/evidence"
 )
 
 // Types of dependency entries (buildguard.yaml's dependencies[].type).
@@ -95,36 +97,9 @@ const (
 )
 
 // Dependency is one fetched dependency, as report.json, the provenance and
-// CEL see it.
-type Dependency struct {
-	// Type is TypeGoMod, TypeNPM or TypeFile.
-	Type string `json:"type"`
-	// Name and Version: a module path and version, an npm package name
-	// and version, a file's dest.
-	Name    string `json:"name"`
-	Version string `json:"version,omitempty"`
-	// PURL is the package URL (pkg:golang/..., pkg:npm/...); for a file,
-	// its URL.
-	PURL string `json:"purl"`
-	// Digest maps algorithm to value: sha256 of the bytes fetched (the
-	// module zip, the npm tarball, the file) always; "dirHash" (go.sum's
-	// h1:...) for a Go module; "sha512" (hex) or "sha1" for an npm
-	// tarball, as its integrity names it.
-	//
-	// A Go module whose go.mod go.sum pins also has "goModDirHash". One
-	// that go.sum pins by its go.mod only (the go command reads it for
-	// the module graph, and builds none of its code) has no "dirHash",
-	// and its sha256 is the go.mod's. An npm tarball always has "sha512"
-	// (hex), computed when its integrity names a weaker hash or none.
-	Digest map[string]string `json:"digest"`
-	// Pinned is false when the lockfile named it without a hash: it was
-	// fetched, and nothing checked it.
-	Pinned bool `json:"pinned"`
-	// Weak is true when the only hash pinning it is sha1.
-	Weak bool `json:"weak,omitempty"`
-	// Source is the Spec.Path (or, for a file, its dest) it came from.
-	Source string `json:"source"`
-}
+// CEL see it (evidence.Dependency, whose fields say what each holds; the
+// prefetch stage never sets Mismatch: see MismatchError).
+type Dependency = evidence.Dependency
 
 // Mount is a prepared view the sandbox must show the build.
 type Mount struct {

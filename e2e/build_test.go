@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -90,7 +91,13 @@ func pushBusybox(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "mkdir", "sleep", "touch", "nc", "env", "date", "id", "hostname"})
 	ts.Check(err)
-	ref, err := name.ParseReference(ts.Getenv("REGISTRY") + "/" + args[0])
+	pushScriptImage(ts, args[0], args[1], img)
+}
+
+// pushScriptImage pushes img to $REGISTRY/repo (one push at a time, see
+// pushMu) and sets $v to its digest.
+func pushScriptImage(ts *testscript.TestScript, repo, v string, img v1.Image) {
+	ref, err := name.ParseReference(ts.Getenv("REGISTRY") + "/" + repo)
 	ts.Check(err)
 	pushMu.Lock()
 	err = remote.Write(ref, img)
@@ -98,7 +105,7 @@ func pushBusybox(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	d, err := img.Digest()
 	ts.Check(err)
-	ts.Setenv(args[1], d.String())
+	ts.Setenv(v, d.String())
 }
 
 // push-glibc REF VAR: push a builder image holding the static busybox
@@ -121,15 +128,7 @@ func pushGlibc(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	img, err := testimage.GlibcImage(bb, []string{"sh", "cat", "echo", "mkdir", "touch", "env", "id", "hostname"}, date)
 	ts.Check(err)
-	ref, err := name.ParseReference(ts.Getenv("REGISTRY") + "/" + args[0])
-	ts.Check(err)
-	pushMu.Lock()
-	err = remote.Write(ref, img)
-	pushMu.Unlock()
-	ts.Check(err)
-	d, err := img.Digest()
-	ts.Check(err)
-	ts.Setenv(args[1], d.String())
+	pushScriptImage(ts, args[0], args[1], img)
 }
 
 // sigstoreSetUp starts a Rekor v2 log for the test and makes, with the real

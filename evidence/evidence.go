@@ -60,20 +60,32 @@ type Report struct {
 // Dependency is one dependency the prefetch stage fetched (or tried to).
 type Dependency struct {
 	// Type is gomod, npm or file.
-	Type    string `json:"type"`
+	Type string `json:"type"`
+	// Name and Version: a module path and version, an npm package name
+	// and version, a file's dest.
 	Name    string `json:"name"`
 	Version string `json:"version,omitempty"`
-	// PURL is the package URL (pkg:golang/..., pkg:npm/...); a file's URL.
+	// PURL is the package URL (pkg:golang/..., pkg:npm/...); for a file,
+	// its URL.
 	PURL string `json:"purl"`
-	// Digest maps algorithm to the hash of what was fetched (sha256 always;
-	// dirHash for a Go module, sha512 for an npm tarball).
+	// Digest maps algorithm to value: sha256 of the bytes fetched (the
+	// module zip, the npm tarball, the file) always; "dirHash" (go.sum's
+	// h1:...) for a Go module; "sha512" (hex) or "sha1" for an npm
+	// tarball, as its integrity names it.
+	//
+	// A Go module whose go.mod go.sum pins also has "goModDirHash". One
+	// that go.sum pins by its go.mod only (the go command reads it for
+	// the module graph, and builds none of its code) has no "dirHash",
+	// and its sha256 is the go.mod's. An npm tarball always has "sha512"
+	// (hex), computed when its integrity names a weaker hash or none.
 	Digest map[string]string `json:"digest"`
-	// Pinned is false when the lockfile names it without a hash.
+	// Pinned is false when the lockfile named it without a hash: it was
+	// fetched, and nothing checked it.
 	Pinned bool `json:"pinned"`
-	// Weak is true when only a sha1 pins it.
+	// Weak is true when the only hash pinning it is sha1.
 	Weak bool `json:"weak,omitempty"`
-	// Source is the dependencies entry it came from (its path, or a
-	// file's dest).
+	// Source is the dependencies entry it came from: its path, or a
+	// file's dest.
 	Source string `json:"source"`
 	// Mismatch, when set, is why its bytes are not what the lockfile pins.
 	Mismatch *DependencyMismatch `json:"mismatch,omitempty"`

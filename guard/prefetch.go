@@ -52,16 +52,14 @@ func (g *run) prefetch(ctx context.Context) error {
 		}
 	}
 	g.deps = res
-	for _, d := range res.Dependencies {
-		g.report.Dependencies = append(g.report.Dependencies, reportDependency(d))
-	}
+	g.report.Dependencies = append(g.report.Dependencies, res.Dependencies...)
 	for _, m := range mismatches {
 		mm := &evidence.DependencyMismatch{What: m.What, Algorithm: m.Algorithm, Want: m.Want, Got: m.Got}
 		i := slices.IndexFunc(g.report.Dependencies, func(d evidence.Dependency) bool {
 			return d.Type == m.Dep.Type && d.Name == m.Dep.Name && d.Version == m.Dep.Version && d.Mismatch == nil
 		})
 		if i < 0 {
-			g.report.Dependencies = append(g.report.Dependencies, reportDependency(m.Dep))
+			g.report.Dependencies = append(g.report.Dependencies, m.Dep)
 			i = len(g.report.Dependencies) - 1
 		}
 		g.report.Dependencies[i].Mismatch = mm
@@ -98,11 +96,6 @@ func mismatchesOf(err error) []*deps.MismatchError {
 		out = append(out, m)
 	}
 	return out
-}
-
-func reportDependency(d deps.Dependency) evidence.Dependency {
-	return evidence.Dependency{Type: d.Type, Name: d.Name, Version: d.Version, PURL: d.PURL, Digest: maps.Clone(d.Digest),
-		Pinned: d.Pinned, Weak: d.Weak, Source: d.Source}
 }
 
 // depsCacheDir is where fetched dependencies are kept: beside the rootfs
