@@ -159,6 +159,10 @@ type Result struct {
 	// says it passed Step.Scratch and the build was killed.
 	ScratchBytes    int64
 	ScratchExceeded bool
+	// Seccomp names the seccomp filter the build ran under
+	// (SeccompProfile); the runtime refuses to start a container whose
+	// filter it cannot install, so a build that ran had it.
+	Seccomp string
 	// Notes say what was skipped, degraded or fallen back from, and why.
 	Notes []string
 	// Output is the manifest of the output directory, after a build that
@@ -383,6 +387,7 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	if !started {
 		return res, false, rc.failure(waitErr)
 	}
+	res.Seccomp = SeccompProfile // the container started, so its filter is in place
 	if withLimits {
 		res.Memory, res.Pids = s.Memory, s.Pids
 	}

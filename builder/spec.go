@@ -50,6 +50,11 @@ var reservedDirs = []string{"/proc", "/dev", "/sys", "/tmp", OutDir, Home}
 //     Step.Out read-write at /out, tmpfs at /tmp, $HOME and /dev/shm, and
 //     each of s.Inputs read-only;
 //   - uid 0 with no capabilities at all, noNewPrivileges, umask 022;
+//   - a seccomp filter (SeccompProfile, see seccomp.go) that allows every
+//     system call but those a build never needs and an attacker uses to
+//     reach the kernel or escape (new namespaces, mounts, the keyring, bpf,
+//     ptrace, modules, the clock...), which fail with EPERM, on the native
+//     architecture and its 32-bit compat ones;
 //   - RLIMIT_NOFILE at the host's hard limit (at most 2^20), no core dumps;
 //   - memory and pids limits when s sets them and withLimits is true;
 //   - the environment of s.Environ, nothing from the host.
@@ -65,6 +70,10 @@ func (s *Step) Spec(root, source string, withLimits bool) (*specs.Spec, error) {
 		return nil, fmt.Errorf("reading RLIMIT_NOFILE: %w", err)
 	}
 	n := min(nofile.Max, maxNoFile)
+	filter, err := seccomp()
+	if err != nil {
+		return nil, err
+	}
 	umask := uint32(0o022)
 	if s.Sandbox.Umask != nil {
 		umask = *s.Sandbox.Umask
@@ -103,6 +112,7 @@ func (s *Step) Spec(root, source string, withLimits bool) (*specs.Spec, error) {
 				{Type: specs.UTSNamespace},
 				{Type: specs.MountNamespace},
 			},
+			Seccomp: filter,
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 			},

@@ -181,6 +181,9 @@ type Run struct {
 	// programs, and a start more than a second after the control's) or
 	// "stagger" (the start only: the image cannot load libfaketime).
 	Mechanisms map[string]string `json:"mechanisms,omitempty"`
+	// Seccomp names the seccomp filter the build ran under
+	// (builder.SeccompProfile); empty when the run never started.
+	Seccomp string `json:"seccomp,omitempty"`
 	// OutputDigest identifies the output tree manifest.
 	OutputDigest string `json:"outputDigest,omitempty"`
 	ExitCode     int    `json:"exitCode"`

@@ -205,6 +205,11 @@ func TestFaultConcurrentBuildsShareCache(t *testing.T) {
 		if r.Decision != evidence.Pass || len(r.Runs) != 2 || r.Runs[0].OutputDigest == "" {
 			t.Fatalf("build %d: decision %s, runs %+v, errors %q, violations %+v", i, r.Decision, r.Runs, r.Errors, r.Violations)
 		}
+		for _, run := range r.Runs {
+			if run.Seccomp != builder.SeccompProfile {
+				t.Errorf("build %d run %d: seccomp %q in the report, want %q", i, run.Index, run.Seccomp, builder.SeccompProfile)
+			}
+		}
 		reports = append(reports, r)
 	}
 	a, b := reports[0], reports[1]
