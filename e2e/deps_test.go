@@ -80,6 +80,7 @@ func TestDependencyScripts(t *testing.T) {
 			"tree-digest":  treeDigest,
 			"replace":      replaceInFile,
 			"requests":     requests,
+			"image-exists": imageExists,
 		},
 	})
 }
