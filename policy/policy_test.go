@@ -286,3 +286,67 @@ func TestVariedRunFailureIsAReproducibilityViolation(t *testing.T) {
 		t.Errorf("decision %s violations %v, want one %s violation %q", got.Decision, got.Violations, CheckReproducible, want)
 	}
 }
+
+// Dependencies: one whose bytes differ from its lockfile is an unwaivable
+// violation naming both hashes and keeps the build from running; one
+// without a hash is dependencies-pinned, which a waiver lifts (the build may
+// then run); rules see the list as `dependencies`.
+func TestDependencies(t *testing.T) {
+	dep := func(name string, pinned bool, mm *evidence.DependencyMismatch) evidence.Dependency {
+		return evidence.Dependency{Type: "npm", Name: name, Version: "1.0.0", PURL: "pkg:npm/" + name + "@1.0.0",
+			Digest: map[string]string{"sha256": "ab"}, Pinned: pinned, Source: "web", Mismatch: mm}
+	}
+	withDeps := func(ds ...evidence.Dependency) *evidence.Report {
+		r := goodReport()
+		r.Dependencies = ds
+		return r
+	}
+	pol, err := New(config.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pol.DependenciesUsable(withDeps(dep("ok", true, nil))) {
+		t.Error("a pinned, matching dependency keeps the build from running")
+	}
+
+	bad := withDeps(dep("ok", true, nil), dep("evil", true, &evidence.DependencyMismatch{What: "tarball", Algorithm: "sha512", Want: "sha512-want", Got: "sha512-got"}))
+	if pol.DependenciesUsable(bad) {
+		t.Error("a mismatching dependency may be built from")
+	}
+	r := decide(t, config.Policy{}, Input{Report: bad})
+	if r.Decision != evidence.Fail || strings.Join(rules(r), ",") != CheckDependencies ||
+		!strings.Contains(r.Violations[0].Message, "npm dependency evil@1.0.0 (tarball, from web): its lockfile pins sha512-want, the fetched bytes are sha512-got") {
+		t.Errorf("mismatch: decision %s, violations %+v", r.Decision, r.Violations)
+	}
+	if _, err := New(config.Policy{Waive: []string{CheckDependencies}}); err == nil || !strings.Contains(err.Error(), "cannot be waived") {
+		t.Errorf("waiving %s: %v, want a configuration error", CheckDependencies, err)
+	}
+
+	unpinned := withDeps(dep("loose", false, nil))
+	if pol.DependenciesUsable(unpinned) {
+		t.Error("an unpinned dependency may be built from without a waiver")
+	}
+	r = decide(t, config.Policy{}, Input{Report: unpinned})
+	if r.Decision != evidence.Fail || strings.Join(rules(r), ",") != CheckDepsPinned || !strings.Contains(r.Violations[0].Message, "loose@1.0.0 (from web) has no hash in its lockfile") {
+		t.Errorf("unpinned: decision %s, violations %+v", r.Decision, r.Violations)
+	}
+	waiver, err := New(config.Policy{Waive: []string{CheckDepsPinned}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !waiver.DependenciesUsable(withDeps(dep("loose", false, nil))) {
+		t.Error("a waived unpinned dependency keeps the build from running")
+	}
+	r = decide(t, config.Policy{Waive: []string{CheckDepsPinned}}, Input{Report: withDeps(dep("loose", false, nil))})
+	if r.Decision != evidence.Pass || strings.Join(r.Waived, ",") != CheckDepsPinned {
+		t.Errorf("waived: decision %s, violations %+v, waived %v", r.Decision, r.Violations, r.Waived)
+	}
+
+	rule := config.Policy{Rules: []config.Rule{{Name: "no-left-pad", Expr: "!dependencies.exists(d, d.name == 'left-pad')"}}}
+	if r := decide(t, rule, Input{Report: withDeps(dep("left-pad", true, nil))}); strings.Join(rules(r), ",") != "no-left-pad" {
+		t.Errorf("a rule over dependencies: violations %+v, errors %v", r.Violations, r.Errors)
+	}
+	if r := decide(t, rule, Input{Report: goodReport()}); r.Decision != evidence.Pass {
+		t.Errorf("a rule over no dependencies: %s %+v %v", r.Decision, r.Violations, r.Errors)
+	}
+}
