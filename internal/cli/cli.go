@@ -35,7 +35,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{buildCommand(), pinCommand(), verifyCommand(), diffCommand(), sbomCommand(), compareCommand(), versionCommand()}
+	return []*command{buildCommand(), pinCommand(), verifyCommand(), diffCommand(), sbomCommand(), compareCommand(), doctorCommand(), versionCommand()}
 }
 
 const exitCodes = `Exit codes:

@@ -1,0 +1,578 @@
+// Package doctor says what a guarded build needs on this machine, and how to
+// fix what it lacks. Every check is measured on the machine (a file read, a
+// binary found and asked its version, a directory written), never assumed;
+// none starts a container or touches the network, so that Run is quick and
+// safe to call anywhere.
+//
+// The checks reuse the detection of the packages that act on the machine
+// (builder's runtime look-up, cgroup and libfaketime discovery and seccomp
+// architectures, deps' registry resolution), so that doctor and a build
+// cannot disagree about what was found.
+package doctor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/deps"
+)
+
+// Status is a check's outcome.
+type Status string
+
+// The statuses. Only missing makes a machine not ready: a warning names
+// something a build does without (and its report says so).
+const (
+	StatusOK      Status = "ok"
+	StatusMissing Status = "missing"
+	StatusWarn    Status = "warn"
+)
+
+// The check names, in the order Run reports them.
+const (
+	CheckRoot        = "root"
+	CheckRuntime     = "runtime"
+	CheckCgroups     = "cgroups"
+	CheckOverlayfs   = "overlayfs"
+	CheckUserns      = "userns"
+	CheckSubids      = "subids"
+	CheckUidmap      = "uidmap"
+	CheckLibfaketime = "libfaketime"
+	CheckSeccomp     = "seccomp"
+	CheckCache       = "cache"
+	CheckRegistries  = "registries"
+	CheckGit         = "git"
+)
+
+// Check is the outcome of one check, as plain data.
+type Check struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Detail says what was found.
+	Detail string `json:"detail"`
+	// Fix says what to do about a missing or warn status ("" when ok).
+	Fix string `json:"fix,omitempty"`
+}
+
+// Report is every check, in a fixed order. Ready is true when no check is
+// missing.
+type Report struct {
+	Ready  bool    `json:"ready"`
+	Checks []Check `json:"checks"`
+}
+
+// Missing returns the names of the missing checks, in order.
+func (r *Report) Missing() []string {
+	var out []string
+	for _, c := range r.Checks {
+		if c.Status == StatusMissing {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// Warnings counts the checks with status warn.
+func (r *Report) Warnings() int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Status == StatusWarn {
+			n++
+		}
+	}
+	return n
+}
+
+// MinFreeBytes is the free space below which the cache check warns: room
+// for a few unpacked builder images and their dependencies.
+const MinFreeBytes = 10 << 30
+
+// Options say which machine Run looks at. The zero value looks at this one.
+type Options struct {
+	// CacheDir is the rootfs cache, as guard.Options.CacheDir; empty means
+	// builder.DefaultDir(). The dependency cache is checked beside it, where
+	// a build keeps it.
+	CacheDir string
+	// Environ is the environment the registries are resolved from, as a
+	// build reads it; nil means os.Environ().
+	Environ []string
+	// Host is how the machine is read; nil fields use the real machine.
+	// Tests stand in another machine here.
+	Host Host
+}
+
+// Host is how the checks read the machine. Each nil field is the real
+// function named in its comment.
+type Host struct {
+	// Geteuid is os.Geteuid.
+	Geteuid func() int
+	// Username is the name of the effective user (os/user), "" if unknown.
+	Username func() string
+	// LookPath is exec.LookPath.
+	LookPath func(file string) (string, error)
+	// Output runs a program and returns its standard output (os/exec).
+	Output func(ctx context.Context, name string, args ...string) ([]byte, error)
+	// ReadFile is os.ReadFile.
+	ReadFile func(name string) ([]byte, error)
+	// LookupRuntime is builder.LookupRuntime.
+	LookupRuntime func(ctx context.Context, name string) (*builder.Runtime, error)
+	// CgroupMode is builder.CgroupMode.
+	CgroupMode func() string
+	// LimitsUsable is builder.LimitsUsable.
+	LimitsUsable func() (bool, string)
+	// Libfaketime is builder.Libfaketime.
+	Libfaketime func() (string, error)
+	// SeccompArches is builder.SeccompArches.
+	SeccompArches func() ([]string, error)
+	// CacheDir is builder.DefaultDir.
+	CacheDir func() (string, error)
+	// FreeBytes is the space available to this user on path's file system
+	// (statfs(2)).
+	FreeBytes func(path string) (uint64, error)
+}
+
+func (h Host) withDefaults() Host {
+	if h.Geteuid == nil {
+		h.Geteuid = os.Geteuid
+	}
+	if h.Username == nil {
+		h.Username = currentUser
+	}
+	if h.LookPath == nil {
+		h.LookPath = exec.LookPath
+	}
+	if h.Output == nil {
+		h.Output = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+			return exec.CommandContext(ctx, name, args...).Output()
+		}
+	}
+	if h.ReadFile == nil {
+		h.ReadFile = os.ReadFile
+	}
+	if h.LookupRuntime == nil {
+		h.LookupRuntime = builder.LookupRuntime
+	}
+	if h.CgroupMode == nil {
+		h.CgroupMode = builder.CgroupMode
+	}
+	if h.LimitsUsable == nil {
+		h.LimitsUsable = builder.LimitsUsable
+	}
+	if h.Libfaketime == nil {
+		h.Libfaketime = builder.Libfaketime
+	}
+	if h.SeccompArches == nil {
+		h.SeccompArches = builder.SeccompArches
+	}
+	if h.CacheDir == nil {
+		h.CacheDir = builder.DefaultDir
+	}
+	if h.FreeBytes == nil {
+		h.FreeBytes = freeBytes
+	}
+	return h
+}
+
+// Run checks the machine. It never fails: what cannot be read is reported
+// in the check it belongs to.
+func Run(ctx context.Context, o Options) *Report {
+	d := &doctor{o: o, h: o.Host.withDefaults()}
+	if d.o.Environ == nil {
+		d.o.Environ = os.Environ()
+	}
+	checks := []func(context.Context) Check{
+		d.root, d.runtime, d.cgroups, d.overlayfs, d.userns, d.subids, d.uidmap,
+		d.libfaketime, d.seccomp, d.cache, d.registries, d.git,
+	}
+	r := &Report{Checks: make([]Check, len(checks))}
+	for i, c := range checks {
+		r.Checks[i] = c(ctx)
+	}
+	r.Ready = len(r.Missing()) == 0
+	return r
+}
+
+type doctor struct {
+	o Options
+	h Host
+}
+
+func (d *doctor) root(context.Context) Check {
+	c := Check{Name: CheckRoot}
+	if uid := d.h.Geteuid(); uid != 0 {
+		c.Status = StatusMissing
+		c.Detail = fmt.Sprintf("running as uid %d: a guarded build prepares its root in a private mount namespace and runs crun or runc rootful, both of which need root", uid)
+		c.Fix = "run as root (sudo); rootless builds are not yet supported"
+		return c
+	}
+	c.Status, c.Detail = StatusOK, "running as root (uid 0)"
+	return c
+}
+
+func (d *doctor) runtime(ctx context.Context) Check {
+	c := Check{Name: CheckRuntime}
+	var found, others []string
+	for _, name := range builder.RuntimeOrder {
+		rt, err := d.h.LookupRuntime(ctx, name)
+		switch {
+		case err == nil:
+			found = append(found, fmt.Sprintf("%s (%s)", rt, rt.Path))
+		case errors.Is(err, builder.ErrRuntimeMissing):
+			others = append(others, name+" not found on PATH")
+		default:
+			others = append(others, fmt.Sprintf("%s unusable: %v", name, errors.Unwrap(err)))
+		}
+	}
+	c.Detail = strings.Join(append(append([]string(nil), found...), others...), "; ")
+	if len(found) == 0 {
+		c.Status = StatusMissing
+		c.Detail = "no OCI runtime: " + c.Detail
+		c.Fix = "apt-get install -y crun"
+		return c
+	}
+	c.Status = StatusOK
+	c.Detail += " (presence and version only: no container was started)"
+	return c
+}
+
+func (d *doctor) cgroups(context.Context) Check {
+	c := Check{Name: CheckCgroups}
+	mode := d.h.CgroupMode()
+	ok, why := d.h.LimitsUsable()
+	if ok {
+		c.Status, c.Detail = StatusOK, fmt.Sprintf("cgroup %s; memory and pids limits can be applied", mode)
+		if mode == "hybrid" {
+			c.Detail += " (crun, which refuses hybrid cgroups, runs with the unified mount hidden, so it sees v1)"
+		}
+		return c
+	}
+	c.Status = StatusWarn
+	c.Detail = fmt.Sprintf("cgroup %s; memory and pids limits cannot be applied (%s): builds run without them and the report notes it", mode, why)
+	c.Fix = "run as root on a host with the memory and pids controllers enabled (cgroup v2: both listed in /sys/fs/cgroup/cgroup.controllers)"
+	return c
+}
+
+func (d *doctor) overlayfs(context.Context) Check {
+	c := Check{Name: CheckOverlayfs}
+	b, err := d.h.ReadFile("/proc/filesystems")
+	if err != nil {
+		c.Status, c.Detail = StatusWarn, fmt.Sprintf("cannot tell: %v", err)
+		c.Fix = "modprobe overlay"
+		return c
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[len(f)-1] == "overlay" {
+			c.Status, c.Detail = StatusOK, "overlay is in /proc/filesystems: the read-only root is an overlay of the cached rootfs"
+			return c
+		}
+	}
+	c.Status = StatusWarn
+	c.Detail = "overlay is not in /proc/filesystems: the root is then the cached rootfs bind-mounted read-only, and every mount point (/proc, /dev, /sys, /tmp, the output, home and work directories) must already exist in the builder image"
+	c.Fix = "modprobe overlay (and add overlay to /etc/modules to keep it)"
+	return c
+}
+
+func (d *doctor) userns(context.Context) Check {
+	c := Check{Name: CheckUserns}
+	var blocked, fixes []string
+	if v, ok := d.sysctl("/proc/sys/kernel/unprivileged_userns_clone"); ok && v == "0" {
+		blocked = append(blocked, "kernel.unprivileged_userns_clone=0")
+		fixes = append(fixes, "sysctl -w kernel.unprivileged_userns_clone=1")
+	}
+	if v, ok := d.sysctl("/proc/sys/user/max_user_namespaces"); ok && v == "0" {
+		blocked = append(blocked, "user.max_user_namespaces=0")
+		fixes = append(fixes, "sysctl -w user.max_user_namespaces=15000")
+	}
+	if v, ok := d.sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); ok && v == "1" {
+		blocked = append(blocked, "kernel.apparmor_restrict_unprivileged_userns=1")
+		fixes = append(fixes, "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile allowing userns for buildguard)")
+	}
+	if len(blocked) > 0 {
+		c.Status = StatusWarn
+		c.Detail = "unprivileged user namespaces are disabled (" + strings.Join(blocked, ", ") + "): not needed by today's builds (they run as root), but rootless builds will need them"
+		c.Fix = strings.Join(fixes, "; ") + " (persist in /etc/sysctl.d/)"
+		return c
+	}
+	c.Status = StatusOK
+	c.Detail = "unprivileged user namespaces are allowed (needed only by rootless builds, not yet supported)"
+	if v, ok := d.sysctl("/proc/sys/user/max_user_namespaces"); ok {
+		c.Detail += "; user.max_user_namespaces=" + v
+	}
+	return c
+}
+
+// sysctl reads a one-value /proc/sys file; ok is false when it is absent.
+func (d *doctor) sysctl(path string) (string, bool) {
+	b, err := d.h.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(b)), true
+}
+
+func (d *doctor) subids(context.Context) Check {
+	c := Check{Name: CheckSubids}
+	user := d.h.Username()
+	uid := strconv.Itoa(d.h.Geteuid())
+	if user == "" {
+		user = uid
+	}
+	var found, lacking []string
+	for _, file := range []string{"/etc/subuid", "/etc/subgid"} {
+		b, err := d.h.ReadFile(file)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			lacking = append(lacking, fmt.Sprintf("%s: %v", file, err))
+			continue
+		}
+		if r := subidRange(b, user, uid); r != "" {
+			found = append(found, file+" "+r)
+		} else {
+			lacking = append(lacking, file)
+		}
+	}
+	if len(lacking) == 0 {
+		c.Status = StatusOK
+		c.Detail = fmt.Sprintf("%s has subordinate ids: %s", user, strings.Join(found, ", "))
+		return c
+	}
+	c.Status = StatusWarn
+	c.Detail = fmt.Sprintf("%s has no subordinate id range in %s: not needed by today's builds, but rootless builds will map the build's users there", user, strings.Join(lacking, ", "))
+	c.Fix = fmt.Sprintf("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s (or add the line %s:100000:65536 to /etc/subuid and /etc/subgid)", user, user)
+	return c
+}
+
+// subidRange returns the first range ("100000-165535", 65536 ids) of user
+// or uid in a subuid/subgid file, "" when there is none.
+func subidRange(b []byte, user, uid string) string {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Split(strings.TrimSpace(sc.Text()), ":")
+		if len(f) != 3 || (f[0] != user && f[0] != uid) {
+			continue
+		}
+		start, err1 := strconv.ParseUint(f[1], 10, 32)
+		count, err2 := strconv.ParseUint(f[2], 10, 32)
+		if err1 != nil || err2 != nil || count == 0 {
+			continue
+		}
+		return fmt.Sprintf("%d-%d (%d ids)", start, start+count-1, count)
+	}
+	return ""
+}
+
+func (d *doctor) uidmap(context.Context) Check {
+	c := Check{Name: CheckUidmap}
+	var found, missing []string
+	for _, name := range []string{"newuidmap", "newgidmap"} {
+		if p, err := d.h.LookPath(name); err == nil {
+			found = append(found, p)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		c.Status = StatusWarn
+		c.Detail = strings.Join(missing, " and ") + " not found on PATH: not needed by today's builds, but rootless builds will map ids with them"
+		c.Fix = "apt-get install -y uidmap"
+		return c
+	}
+	c.Status, c.Detail = StatusOK, strings.Join(found, ", ")
+	return c
+}
+
+func (d *doctor) libfaketime(context.Context) Check {
+	c := Check{Name: CheckLibfaketime}
+	p, err := d.h.Libfaketime()
+	if err != nil {
+		c.Status = StatusWarn
+		c.Detail = fmt.Sprintf("%v: the time variation then only staggers a run's start, it does not shift the build's clock", err)
+		c.Fix = "apt-get install -y faketime libfaketime"
+		return c
+	}
+	c.Status = StatusOK
+	c.Detail = p + " (preloaded by the time variation into images whose glibc can load it)"
+	return c
+}
+
+func (d *doctor) seccomp(context.Context) Check {
+	c := Check{Name: CheckSeccomp}
+	c.Status = StatusMissing
+	c.Fix = "run on an amd64 or arm64 Linux host whose kernel has CONFIG_SECCOMP_FILTER"
+	arches, err := d.h.SeccompArches()
+	if err != nil {
+		c.Detail = fmt.Sprintf("%v: every build would fail", err)
+		return c
+	}
+	status, err := d.h.ReadFile("/proc/self/status")
+	if err != nil {
+		c.Detail = fmt.Sprintf("cannot tell whether the kernel has seccomp: %v", err)
+		return c
+	}
+	if !hasLine(status, "Seccomp:") {
+		c.Detail = "the kernel has no seccomp (no Seccomp: line in /proc/self/status): every build would fail, as it runs behind a seccomp filter"
+		return c
+	}
+	if acts, err := d.h.ReadFile("/proc/sys/kernel/seccomp/actions_avail"); err == nil {
+		have := strings.Fields(string(acts))
+		for _, want := range []string{"errno", "allow"} {
+			if !contains(have, want) {
+				c.Detail = fmt.Sprintf("the kernel's seccomp filters lack the %s action the filter uses (actions_avail: %s): every build would fail", want, strings.TrimSpace(string(acts)))
+				return c
+			}
+		}
+	}
+	c.Status, c.Fix = StatusOK, ""
+	c.Detail = "the kernel has seccomp filters; the filter covers " + strings.Join(arches, ", ")
+	return c
+}
+
+func hasLine(b []byte, prefix string) bool {
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *doctor) cache(context.Context) Check {
+	c := Check{Name: CheckCache}
+	rootfs := d.o.CacheDir
+	depsDir := filepath.Join(rootfs, "deps") // as guard keeps it beside an explicit cache
+	if rootfs == "" {
+		var err error
+		if rootfs, err = d.h.CacheDir(); err != nil {
+			c.Status, c.Detail = StatusMissing, err.Error()
+			c.Fix = "set XDG_CACHE_HOME or HOME to an absolute, writable directory"
+			return c
+		}
+		depsDir = filepath.Join(filepath.Dir(rootfs), "deps")
+	}
+	var free uint64
+	for i, dir := range []string{rootfs, depsDir} {
+		if err := writable(dir); err != nil {
+			c.Status = StatusMissing
+			c.Detail = fmt.Sprintf("%s is not writable: %v", dir, err)
+			c.Fix = "make " + dir + " writable by the user running buildguard (or set XDG_CACHE_HOME to a directory that is)"
+			return c
+		}
+		n, err := d.h.FreeBytes(dir)
+		if err != nil {
+			c.Status = StatusWarn
+			c.Detail = fmt.Sprintf("%s is writable, but its free space is unknown: %v", dir, err)
+			c.Fix = "check the free space there (df -h " + dir + ")"
+			return c
+		}
+		if i == 0 || n < free {
+			free = n
+		}
+	}
+	c.Detail = fmt.Sprintf("rootfs cache %s and dependency cache %s are writable; %s free", rootfs, depsDir, gib(free))
+	if free < MinFreeBytes {
+		c.Status = StatusWarn
+		c.Detail += fmt.Sprintf(", less than %s: unpacking a builder image or fetching dependencies may run out of space", gib(MinFreeBytes))
+		c.Fix = "free space there, or set XDG_CACHE_HOME to a larger file system"
+		return c
+	}
+	c.Status = StatusOK
+	return c
+}
+
+// writable creates dir if needed, then creates and removes a file in it.
+func writable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".buildguard-doctor-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	cerr := f.Close()
+	if err := os.Remove(name); err != nil {
+		return err
+	}
+	return cerr
+}
+
+func gib(n uint64) string {
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}
+
+func (d *doctor) registries(context.Context) Check {
+	c := Check{Name: CheckRegistries, Status: StatusOK}
+	var parts, fixes []string
+	if ps, err := deps.GoProxies(d.o.Environ); err != nil {
+		c.Status = StatusWarn
+		parts = append(parts, fmt.Sprintf("Go modules: %v", err))
+		fixes = append(fixes, "set GOPROXY to an https module proxy (e.g. "+deps.DefaultGoProxy+")")
+	} else {
+		for i, p := range ps {
+			ps[i] = redact(p)
+		}
+		parts = append(parts, "Go modules from "+strings.Join(ps, ", "))
+	}
+	if r, err := deps.NPMRegistry(d.o.Environ); err != nil {
+		c.Status = StatusWarn
+		parts = append(parts, fmt.Sprintf("npm packages: %v", err))
+		fixes = append(fixes, "set npm_config_registry (or registry= in ~/.npmrc) to an https registry URL")
+	} else {
+		parts = append(parts, "npm packages from "+r)
+	}
+	c.Detail = strings.Join(parts, "; ") + " (resolved as a build would, not contacted)"
+	c.Fix = strings.Join(fixes, "; ")
+	return c
+}
+
+// redact hides a password in a proxy URL.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+func (d *doctor) git(ctx context.Context) Check {
+	c := Check{Name: CheckGit}
+	p, err := d.h.LookPath("git")
+	if err != nil {
+		c.Status = StatusWarn
+		c.Detail = "git not found on PATH: SOURCE_DATE_EPOCH then comes from the host's $SOURCE_DATE_EPOCH or is 0, not from the source's last commit"
+		c.Fix = "apt-get install -y git"
+		return c
+	}
+	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := d.h.Output(vctx, p, "--version")
+	if err != nil {
+		c.Status = StatusWarn
+		c.Detail = fmt.Sprintf("%s --version failed (%v): SOURCE_DATE_EPOCH may not come from the source's last commit", p, err)
+		c.Fix = "reinstall git: apt-get install --reinstall -y git"
+		return c
+	}
+	v, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	c.Status, c.Detail = StatusOK, fmt.Sprintf("%s (%s): SOURCE_DATE_EPOCH from the source's last commit", v, p)
+	return c
+}
