@@ -348,8 +348,11 @@ func newBenchNPMRegistry(dir string) (*benchNPMRegistry, error) {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		var id struct{ Name, Version string }
-		if err := json.Unmarshal(pj, &id); err != nil || id.Name == "" || id.Version == "" {
-			return nil, fmt.Errorf("%s: package.json names no name and version (%v)", p, err)
+		if err := json.Unmarshal(pj, &id); err != nil {
+			return nil, fmt.Errorf("%s: package.json: %w", p, err)
+		}
+		if id.Name == "" || id.Version == "" {
+			return nil, fmt.Errorf("%s: package.json names no name and version", p)
 		}
 		key := id.Name + "/-/" + id.Name[strings.LastIndex(id.Name, "/")+1:] + "-" + id.Version + ".tgz"
 		s512, s1 := sha512.Sum512(data), sha1.Sum(data)
