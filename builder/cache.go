@@ -32,6 +32,17 @@ func DefaultDir() (string, error) {
 	return filepath.Join(base, "buildguard", "rootfs"), nil
 }
 
+// DependencyCacheDir is where the prefetch stage keeps fetched
+// dependencies, given the rootfs cache directory: inside it when the user
+// named it (--cache DIR: DIR/deps), beside it when it is DefaultDir
+// ($XDG_CACHE_HOME/buildguard/deps).
+func DependencyCacheDir(rootfsCache string, named bool) string {
+	if named {
+		return filepath.Join(rootfsCache, "deps")
+	}
+	return filepath.Join(filepath.Dir(rootfsCache), "deps")
+}
+
 // Cache holds unpacked root filesystems, one per image manifest digest, at
 // <Dir>/sha256-<hex>. The zero value uses DefaultDir and the default Limits.
 //

@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -458,17 +457,16 @@ func contains(list []string, s string) bool {
 
 func (d *doctor) cache(context.Context) Check {
 	c := Check{Name: CheckCache}
-	rootfs := d.o.CacheDir
-	depsDir := filepath.Join(rootfs, "deps") // as guard keeps it beside an explicit cache
-	if rootfs == "" {
+	rootfs, named := d.o.CacheDir, d.o.CacheDir != ""
+	if !named {
 		var err error
 		if rootfs, err = d.h.CacheDir(); err != nil {
 			c.Status, c.Detail = StatusMissing, err.Error()
 			c.Fix = "set XDG_CACHE_HOME or HOME to an absolute, writable directory"
 			return c
 		}
-		depsDir = filepath.Join(filepath.Dir(rootfs), "deps")
 	}
+	depsDir := builder.DependencyCacheDir(rootfs, named) // where a build keeps them
 	var free uint64
 	for i, dir := range []string{rootfs, depsDir} {
 		if err := writable(dir); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 
 	"github.com/buildguard/buildguard/attest"
@@ -99,16 +98,16 @@ func mismatchesOf(err error) []*deps.MismatchError {
 }
 
 // depsCacheDir is where fetched dependencies are kept: beside the rootfs
-// cache.
+// cache (builder.DependencyCacheDir).
 func (g *run) depsCacheDir() (string, error) {
 	if g.opts.CacheDir != "" {
-		return filepath.Join(g.opts.CacheDir, "deps"), nil
+		return builder.DependencyCacheDir(g.opts.CacheDir, true), nil
 	}
 	d, err := builder.DefaultDir()
 	if err != nil {
 		return "", fmt.Errorf("the dependency cache: %w", err)
 	}
-	return filepath.Join(filepath.Dir(d), "deps"), nil
+	return builder.DependencyCacheDir(d, false), nil
 }
 
 // withDependencies gives the build step the prepared dependencies: their
