@@ -46,13 +46,7 @@ func testCache(t testing.TB) *Cache {
 // or fails it in CI, where every runtime test must run.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("runtime tests need root (crun and runc start containers as root)")
-	}
-	t.Skip("runtime tests need root (crun and runc start containers as root)")
+	harness.RequireRoot(t, "runtime tests need root (crun and runc start containers as root)")
 }
 
 // testRuntimes returns the runtimes each runtime test runs with.

@@ -35,12 +35,7 @@ func TestBuildScripts(t *testing.T) {
 		harness.Require(t, tool)
 	}
 	cosignPath := cosignBin(t)
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("buildguard build needs root for crun and runc")
-		}
-		t.Skip("buildguard build needs root for crun and runc")
-	}
+	harness.RequireRoot(t, "buildguard build needs root for crun and runc")
 	reg, err := harness.StartRegistry(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

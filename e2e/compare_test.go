@@ -37,12 +37,7 @@ func TestCompareRebuilders(t *testing.T) {
 	harness.Require(t, "docker-registry")
 	harness.Require(t, "crun")
 	bbPath := harness.Require(t, "busybox")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("buildguard build needs root for crun")
-		}
-		t.Skip("buildguard build needs root for crun")
-	}
+	harness.RequireRoot(t, "buildguard build needs root for crun")
 	reg, err := harness.StartRegistry(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -41,12 +41,7 @@ func TestDependencyScripts(t *testing.T) {
 	for _, tool := range []string{"docker-registry", "crun", "busybox", "node", "npm"} {
 		harness.Require(t, tool)
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("buildguard build needs root for crun and runc")
-		}
-		t.Skip("buildguard build needs root for crun and runc")
-	}
+	harness.RequireRoot(t, "buildguard build needs root for crun and runc")
 	goproxyDir, npmDir := depsFixtures(t)
 	reg, err := harness.StartRegistry(t.Context(), t.TempDir())
 	if err != nil {

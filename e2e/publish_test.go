@@ -35,12 +35,7 @@ func TestPublishScripts(t *testing.T) {
 	for _, tool := range []string{"crun", "busybox"} {
 		harness.Require(t, tool)
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("buildguard build needs root for crun")
-		}
-		t.Skip("buildguard build needs root for crun")
-	}
+	harness.RequireRoot(t, "buildguard build needs root for crun")
 	testscript.Run(t, testscript.Params{
 		Dir: "publish_scripts",
 		Setup: func(env *testscript.Env) error {

@@ -34,12 +34,7 @@ func TestReleaseTwice(t *testing.T) {
 	for _, tool := range []string{"docker-registry", "posix", "cosign", "busybox", "crun", "git"} {
 		harness.Require(t, tool)
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the release's builds need root for crun and runc")
-		}
-		t.Skip("the release's builds need root for crun and runc")
-	}
+	harness.RequireRoot(t, "the release's builds need root for crun and runc")
 	repo, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)

@@ -24,12 +24,7 @@ func TestVariationScripts(t *testing.T) {
 	for _, tool := range []string{"docker-registry", "crun", "runc", "busybox", "faketime", "ldd"} {
 		harness.Require(t, tool)
 	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("buildguard build needs root for crun and runc")
-		}
-		t.Skip("buildguard build needs root for crun and runc")
-	}
+	harness.RequireRoot(t, "buildguard build needs root for crun and runc")
 	reg, err := harness.StartRegistry(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

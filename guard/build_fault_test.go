@@ -123,12 +123,7 @@ func project(t *testing.T, image, command, extra string) *config.Config {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("a guarded build needs root for crun and runc")
-		}
-		t.Skip("a guarded build needs root for crun and runc")
-	}
+	harness.RequireRoot(t, "a guarded build needs root for crun and runc")
 	harness.Require(t, builder.RuntimeCrun)
 }
 

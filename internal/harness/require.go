@@ -139,3 +139,17 @@ func moduleRoot() string {
 	}
 	return filepath.Dir(string(bytes.TrimSpace(out)))
 }
+
+// RequireRoot fails the test in CI (CI=true) and skips it elsewhere unless
+// it runs as root, saying why (for example "buildguard build needs root for
+// crun and runc"), as Require does for a missing tool.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
