@@ -33,8 +33,9 @@ const (
 // read-only directory does not stop later layers from writing into it and
 // creating children does not change its time afterwards.
 type dirMeta struct {
-	mode  fs.FileMode
-	mtime time.Time
+	mode     fs.FileMode
+	mtime    time.Time
+	uid, gid int
 }
 
 // applier writes layers into one root. Every filesystem operation goes
@@ -44,14 +45,17 @@ type dirMeta struct {
 // symlinks as the container will see them (absolute targets and ".." stay
 // inside the root), so writes "through" a symlink land inside the root.
 //
-// Ownership is not applied: builds run as root in a sandbox that maps ids,
-// and files owned by host ids other than ours would be a liability, not a
-// feature. Extended attributes (file capabilities among them) are not applied
+// Ownership is applied only when ids is set (Cache.UnpackMapped): each
+// entry then belongs to the host id its owner maps to in the build's user
+// namespace, so no file is ever owned by a host id outside the mapping.
+// Without ids every file belongs to the unpacking user. Extended attributes (file capabilities among them) are not applied
 // either, and setuid/setgid bits are dropped: a builder needs none of them.
 type applier struct {
 	root   *os.Root
 	limits Limits
 	logf   func(format string, args ...any)
+	// ids, when set, is the mapping whose host ids own the entries.
+	ids *IDMap
 
 	entries int64
 	bytes   int64
@@ -281,7 +285,10 @@ func (a *applier) resolve(dir string, create bool) (string, error) {
 			if err := a.root.Mkdir(cur, 0o755); err != nil {
 				return "", err
 			}
-			a.dirs[cur] = dirMeta{mode: 0o755, mtime: time.Unix(0, 0)}
+			a.dirs[cur] = dirMeta{mode: 0o755, mtime: time.Unix(0, 0), uid: -1, gid: -1}
+			if a.ids != nil {
+				a.dirs[cur] = dirMeta{mode: 0o755, mtime: time.Unix(0, 0), uid: int(a.ids.HostUID(0)), gid: int(a.ids.HostGID(0))}
+			}
 		case err != nil:
 			return "", err
 		case fi.Mode()&fs.ModeSymlink != 0:
@@ -335,6 +342,26 @@ func (a *applier) clear(p string, keepDir bool) (bool, error) {
 	}
 	clear(a.resolved)
 	return false, a.root.RemoveAll(p)
+}
+
+// owner returns the host uid and gid that hdr's owner maps to, or -1, -1
+// when ownership is not applied.
+func (a *applier) owner(hdr *tar.Header) (int, int, error) {
+	if a.ids == nil {
+		return -1, -1, nil
+	}
+	if hdr.Uid < 0 || hdr.Gid < 0 || hdr.Uid > 1<<32-1 || hdr.Gid > 1<<32-1 {
+		return 0, 0, unsafef("owner %d:%d is not an id", hdr.Uid, hdr.Gid)
+	}
+	uid, gid := uint32(hdr.Uid), uint32(hdr.Gid)
+	switch {
+	case a.ids.Mode == IDMapSingle:
+		uid, gid = 0, 0 // one id owns everything
+	case !a.ids.Contains(uid, gid):
+		return 0, 0, fmt.Errorf("owner %d:%d is outside the %d ids the build's user namespace maps (%s): "+
+			"the image's owners cannot be kept", uid, gid, a.ids.Size, a.ids)
+	}
+	return int(a.ids.HostUID(uid)), int(a.ids.HostGID(gid)), nil
 }
 
 // mode keeps the permission and sticky bits of a tar mode; setuid and setgid

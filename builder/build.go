@@ -25,7 +25,7 @@ func ImagePath(img v1.Image) (string, error) {
 
 // Build runs s in the builder image ref: it fetches the image by digest
 // (Fetch; an unpinned ref is an *UnpinnedError), unpacks it into cache
-// (Cache.Unpack), fills in s.Rootfs and s.ImagePath, and calls Run. The
+// for s.IDs (Cache.UnpackMapped), fills in s.Rootfs and s.ImagePath, and calls Run. The
 // result's Image is the digest of the image that ran, which for an index is
 // that of its linux image for this machine's architecture.
 func Build(ctx context.Context, ref string, cache *Cache, s Step, opts ...remote.Option) (*Result, error) {
@@ -40,7 +40,10 @@ func Build(ctx context.Context, ref string, cache *Cache, s Step, opts ...remote
 	if s.ImagePath, err = ImagePath(img); err != nil {
 		return nil, fmt.Errorf("builder image %q: %w", ref, err)
 	}
-	if s.Rootfs, err = cache.Unpack(ctx, img); err != nil {
+	if err := s.fillIDs(); err != nil {
+		return nil, err
+	}
+	if s.Rootfs, err = cache.UnpackMapped(ctx, img, s.IDs); err != nil {
 		return nil, fmt.Errorf("builder image %q: %w", ref, err)
 	}
 	res, err := Run(ctx, s)

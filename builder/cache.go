@@ -84,7 +84,30 @@ func (c *Cache) dir() (string, error) {
 // applied bottom to top, their bytes checked against their digests as they
 // are read. Concurrent calls for one digest, in this process or others, wait
 // for one another and return the same root.
+//
+// Files belong to the unpacking user, whatever owners the image gives them;
+// UnpackMapped keeps them, for a build in a user namespace.
 func (c *Cache) Unpack(ctx context.Context, img v1.Image) (string, error) {
+	return c.unpack(ctx, img, nil)
+}
+
+// UnpackMapped is Unpack for builds that run in the user namespace m: each
+// file belongs to the host id that its owner in the image maps to (the
+// image's uid 0 is m.UID), so that the build sees the owners the image
+// gives (a shifted unpack). The root is cached apart from Unpack's and from
+// other mappings'. An owner outside the mapping is refused for a ranged
+// mapping; for a single-id one every file belongs to the one id.
+//
+// Chowning to ids other than our own needs CAP_CHOWN: as root, or in a user
+// namespace that maps those ids.
+func (c *Cache) UnpackMapped(ctx context.Context, img v1.Image, m IDMap) (string, error) {
+	if err := m.validate(); err != nil {
+		return "", err
+	}
+	return c.unpack(ctx, img, &m)
+}
+
+func (c *Cache) unpack(ctx context.Context, img v1.Image, ids *IDMap) (string, error) {
 	if err := c.Limits.Validate(); err != nil {
 		return "", err
 	}
@@ -100,9 +123,12 @@ func (c *Cache) Unpack(ctx context.Context, img v1.Image) (string, error) {
 		return "", err
 	}
 	key := "sha256-" + dig.Hex
+	if ids != nil {
+		key += "-" + ids.key()
+	}
 	final := filepath.Join(dir, key)
 	marker := final + ".complete"
-	if complete(final, marker, dig) {
+	if complete(final, marker, dig, ids) {
 		return final, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -113,7 +139,7 @@ func (c *Cache) Unpack(ctx context.Context, img v1.Image) (string, error) {
 		return "", fmt.Errorf("locking rootfs %s: %w", dig, err)
 	}
 	defer unlock()
-	if complete(final, marker, dig) {
+	if complete(final, marker, dig, ids) {
 		return final, nil // another unpacker finished while we waited
 	}
 
@@ -130,7 +156,7 @@ func (c *Cache) Unpack(ctx context.Context, img v1.Image) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("creating rootfs %s: %w", dig, err)
 	}
-	if err := c.extract(ctx, img, tmp); err != nil {
+	if err := c.extract(ctx, img, tmp, ids); err != nil {
 		_ = removeTree(tmp)
 		return "", fmt.Errorf("unpacking image %s: %w", dig, err)
 	}
@@ -138,14 +164,14 @@ func (c *Cache) Unpack(ctx context.Context, img v1.Image) (string, error) {
 		_ = removeTree(tmp)
 		return "", fmt.Errorf("renaming rootfs %s into place: %w", dig, err)
 	}
-	if err := writeMarker(dir, marker, dig, !c.SkipSync); err != nil {
+	if err := writeMarker(dir, marker, markerText(dig, ids), !c.SkipSync); err != nil {
 		return "", fmt.Errorf("marking rootfs %s complete: %w", dig, err)
 	}
 	return final, nil
 }
 
 // extract applies img's layers into the empty directory dir and flushes it.
-func (c *Cache) extract(ctx context.Context, img v1.Image, dir string) error {
+func (c *Cache) extract(ctx context.Context, img v1.Image, dir string, ids *IDMap) error {
 	limits := c.Limits.withDefaults()
 	layers, err := img.Layers()
 	if err != nil {
@@ -160,6 +186,7 @@ func (c *Cache) extract(ctx context.Context, img v1.Image, dir string) error {
 	}
 	defer root.Close()
 	a := newApplier(root, limits, c.Logf)
+	a.ids = ids
 	for i, l := range layers {
 		if err := a.applyLayer(ctx, i, l); err != nil {
 			return err
@@ -170,6 +197,11 @@ func (c *Cache) extract(ctx context.Context, img v1.Image, dir string) error {
 	}
 	if err := os.Chmod(dir, 0o755); err != nil { // MkdirTemp made it 0700
 		return err
+	}
+	if ids != nil {
+		if err := os.Lchown(dir, int(ids.HostUID(0)), int(ids.HostGID(0))); err != nil {
+			return fmt.Errorf("giving the root to the mapped root: %w", err)
+		}
 	}
 	if c.SkipSync {
 		return nil
@@ -185,13 +217,21 @@ func (c *Cache) extract(ctx context.Context, img v1.Image, dir string) error {
 	return nil
 }
 
-// markerText is the content of a complete root's marker.
-func markerText(dig v1.Hash) string { return markerVersion + "\n" + dig.String() + "\n" }
+// markerText is the content of a complete root's marker: the image and,
+// for a shifted unpack, the mapping.
+func markerText(dig v1.Hash, ids *IDMap) string {
+	t := markerVersion + "\n" + dig.String() + "\n"
+	if ids != nil {
+		t += "ids " + ids.key() + "\n"
+	}
+	return t
+}
 
-// complete reports whether final is a directory marked complete for dig.
-func complete(final, marker string, dig v1.Hash) bool {
+// complete reports whether final is a directory marked complete for dig
+// (and ids).
+func complete(final, marker string, dig v1.Hash, ids *IDMap) bool {
 	b, err := os.ReadFile(marker)
-	if err != nil || string(b) != markerText(dig) {
+	if err != nil || string(b) != markerText(dig, ids) {
 		return false
 	}
 	fi, err := os.Lstat(final)
@@ -200,12 +240,12 @@ func complete(final, marker string, dig v1.Hash) bool {
 
 // writeMarker writes the marker atomically (temporary file, rename) and,
 // when sync is set, makes it and the rename before it durable.
-func writeMarker(dir, marker string, dig v1.Hash, sync bool) error {
+func writeMarker(dir, marker, text string, sync bool) error {
 	f, err := os.CreateTemp(dir, ".tmp-marker-")
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(markerText(dig))
+	_, err = f.WriteString(text)
 	if err == nil && sync {
 		err = f.Sync()
 	}

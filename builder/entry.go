@@ -45,6 +45,10 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		return nil
 	}
 
+	uid, gid, err := a.owner(hdr)
+	if err != nil {
+		return err
+	}
 	pdir, err := a.resolve(dir, true)
 	if err != nil {
 		return err
@@ -63,7 +67,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 				return err
 			}
 		}
-		a.dirs[target] = dirMeta{mode: mode(hdr.Mode), mtime: hdr.ModTime}
+		a.dirs[target] = dirMeta{mode: mode(hdr.Mode), mtime: hdr.ModTime, uid: uid, gid: gid}
 		return nil
 
 	case tar.TypeReg, typeRegA:
@@ -89,6 +93,9 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("writing: %w", err)
 		}
+		if err := a.chown(target, uid, gid); err != nil {
+			return err
+		}
 		if err := a.root.Chmod(target, mode(hdr.Mode)); err != nil {
 			return err
 		}
@@ -107,7 +114,10 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 		clear(a.resolved)
-		return a.root.Symlink(hdr.Linkname, target)
+		if err := a.root.Symlink(hdr.Linkname, target); err != nil {
+			return err
+		}
+		return a.chown(target, uid, gid)
 
 	default: // tar.TypeLink
 		return a.hardlink(hdr.Linkname, target)
@@ -214,7 +224,15 @@ func (a *applier) opaque(dir string) error {
 	return nil
 }
 
-// finish applies the recorded directory modes and times.
+// chown gives p (not following a symlink) to uid and gid; -1 keeps them.
+func (a *applier) chown(p string, uid, gid int) error {
+	if uid < 0 && gid < 0 {
+		return nil
+	}
+	return a.root.Lchown(p, uid, gid)
+}
+
+// finish applies the recorded directory owners, modes and times.
 func (a *applier) finish() error {
 	for p, m := range a.dirs {
 		fi, err := a.root.Lstat(p)
@@ -226,6 +244,9 @@ func (a *applier) finish() error {
 		}
 		if !fi.IsDir() {
 			continue
+		}
+		if err := a.chown(p, m.uid, m.gid); err != nil {
+			return err
 		}
 		if err := a.root.Chmod(p, m.mode); err != nil {
 			return err

@@ -24,7 +24,12 @@ type tent struct {
 	link string
 	mode int64
 	size int64 // when set, the declared size (the body is then not written)
+	uid  int
+	gid  int
 }
+
+// owned gives e to uid:gid.
+func owned(e tent, uid, gid int) tent { e.uid, e.gid = uid, gid; return e }
 
 func file(name, body string, mode int64) tent {
 	return tent{name: name, typ: tar.TypeReg, body: body, mode: mode}
@@ -48,7 +53,7 @@ func tarBytes(t testing.TB, ents []tent) []byte {
 		if mode == 0 {
 			mode = 0o644
 		}
-		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: mode, ModTime: testTime, Format: tar.FormatPAX}
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: mode, ModTime: testTime, Format: tar.FormatPAX, Uid: e.uid, Gid: e.gid}
 		if e.typ == tar.TypeReg {
 			h.Size = int64(len(e.body))
 		}

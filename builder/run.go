@@ -69,6 +69,9 @@ type Step struct {
 	// source (verified dependencies, a variation's library), mounted in
 	// order after the source and /out.
 	Inputs []Input
+	// IDs is the user namespace the build runs in; its zero value means
+	// HostIDMap. Rootfs must have been unpacked for it (UnpackMapped).
+	IDs IDMap
 	// Scratch bounds the disk space the build's writable copies (its
 	// source and writable inputs) may take, in bytes; 0 means
 	// DefaultScratch. A build past it is killed (ScratchError).
@@ -196,7 +199,7 @@ type Result struct {
 //
 // Run must run as root: crun and runc run rootful containers, and the root
 // is prepared in a private mount namespace (see sandbox.go).
-func Run(ctx context.Context, s Step) (*Result, error) {
+func Run(ctx context.Context, s Step) (_ *Result, err error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -221,12 +224,19 @@ func Run(ctx context.Context, s Step) (*Result, error) {
 			unreached = append(unreached, "the clock was not shifted: "+why)
 		}
 	}
-	if s.Sandbox.UID != 0 || s.Sandbox.GID != 0 {
-		// The build runs as another user: give it the output directory.
-		if err := os.Lchown(s.Out, int(s.Sandbox.UID), int(s.Sandbox.GID)); err != nil {
-			return nil, &StepError{Field: "Out", Err: err}
-		}
+	if err := s.mapIDs(); err != nil {
+		return nil, err
 	}
+	// The build's user owns the output directory while it runs; the
+	// invoking user owns what it leaves there.
+	if err := os.Lchown(s.Out, int(s.IDs.HostUID(s.Sandbox.UID)), int(s.IDs.HostGID(s.Sandbox.GID))); err != nil {
+		return nil, &StepError{Field: "Out", Err: err}
+	}
+	defer func() {
+		if cerr := giveBack(s.Out, s.MaxOutputEntries); cerr != nil && err == nil {
+			err = fmt.Errorf("giving the output back to the invoking user: %w", cerr)
+		}
+	}()
 	rts, notes, err := candidates(ctx, s.Runtime)
 	if err != nil {
 		return nil, err
@@ -236,6 +246,10 @@ func Run(ctx context.Context, s Step) (*Result, error) {
 		res, started, err := runWith(ctx, rt, &s)
 		if started {
 			res.Notes = append(notes, res.Notes...)
+			if s.Sandbox.Domainname != "" && !rt.setsDomainname() {
+				unreached = append(unreached, fmt.Sprintf("the domain name was not set: %s sets it only through the kernel.domainname sysctl, "+
+					"which the build's user namespace cannot write (crun, or runc 1.2 and later, set it)", rt))
+			}
 			res.FakeClock, res.Unreached = fakeClock, unreached
 			return res, err
 		}
@@ -296,6 +310,7 @@ func runWith(ctx context.Context, rt *Runtime, s *Step) (*Result, bool, error) {
 // attempt runs the container once.
 func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (*Result, bool, error) {
 	sb, err := newSandbox(sandboxOptions{rootfs: s.Rootfs, hideUnified: hide,
+		uid: int(s.IDs.HostUID(0)), gid: int(s.IDs.HostGID(0)),
 		mountpoints: []string{"/proc", "/dev", "/sys", "/tmp", OutDir, Home, s.workdir()}})
 	if err != nil {
 		return nil, false, err
@@ -305,6 +320,16 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	view, err := s.privateCopies(sb.dir)
 	if err != nil {
 		return res, false, err
+	}
+	if view.Out, err = sb.bind(s.Out, "out"); err != nil {
+		return res, false, err
+	}
+	for i, in := range view.Inputs {
+		if !in.Writable {
+			if view.Inputs[i].Source, err = sb.bind(in.Source, fmt.Sprintf("input-%d", i)); err != nil {
+				return res, false, err
+			}
+		}
 	}
 	sp, err := view.Spec(sb.root, filepath.Join(sb.writable(), "source"), withLimits)
 	if err != nil {

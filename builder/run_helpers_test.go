@@ -115,10 +115,15 @@ func withPath(t testing.TB, img v1.Image, path string) v1.Image {
 	return img
 }
 
-// unpacked unpacks img into the shared cache and returns the root and PATH.
+// unpacked unpacks img into the shared cache for the host's id mapping and
+// returns the root and PATH.
 func unpacked(t testing.TB, img v1.Image) (string, string) {
 	t.Helper()
-	root, err := testCache(t).Unpack(context.Background(), img)
+	ids, err := HostIDMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := testCache(t).UnpackMapped(context.Background(), img, ids)
 	if err != nil {
 		t.Fatal(err)
 	}

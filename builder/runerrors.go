@@ -34,7 +34,9 @@ type RuntimeError struct {
 	Err error
 }
 
-func (e *RuntimeError) Error() string { return fmt.Sprintf("runtime %s: %v", e.Runtime, e.Err) }
+func (e *RuntimeError) Error() string {
+	return fmt.Sprintf("runtime %s: %v (run `buildguard doctor` to see what this machine lacks)", e.Runtime, e.Err)
+}
 
 // Unwrap returns the cause.
 func (e *RuntimeError) Unwrap() error { return e.Err }

@@ -51,6 +51,15 @@ func (r *Runtime) String() string {
 	return r.Version
 }
 
+// setsDomainname reports whether the runtime sets the spec's domainname
+// with setdomainname(2); runc before 1.2 ignores the field.
+func (r *Runtime) setsDomainname() bool {
+	if r.Name != RuntimeRunc {
+		return true
+	}
+	return !strings.Contains(r.Version, " 1.0.") && !strings.Contains(r.Version, " 1.1.")
+}
+
 var versionCache sync.Map // path -> version string
 
 // LookupRuntime finds the runtime called name (crun or runc) on PATH. A

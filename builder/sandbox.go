@@ -42,6 +42,10 @@ type sandboxOptions struct {
 	rootfs string
 	// mountpoints must exist in the root when it cannot be overlaid.
 	mountpoints []string
+	// owner is the host uid and gid of the build's root (the mapped 0):
+	// the root's upper layer belongs to it, so that the runtime, in the
+	// build's user namespace, can create the mount points.
+	uid, gid int
 	// hideUnified unmounts /sys/fs/cgroup/unified in the namespace, so that
 	// crun (which refuses hybrid cgroups) sees a plain cgroup v1 host.
 	hideUnified bool
@@ -60,8 +64,14 @@ func newSandbox(o sandboxOptions) (*sandbox, error) {
 		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("creating the run directory: %w", err)
 	}
+	// The build's user (an unprivileged host id) must reach the root and
+	// the mounts' sources through this directory: it may pass, not list.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("creating the run directory: %w", err)
+	}
 	sb := &sandbox{dir: dir, root: filepath.Join(dir, "rootfs"), work: make(chan func()), quit: make(chan struct{})}
-	for _, d := range []string{sb.root, filepath.Join(dir, "scratch"), filepath.Join(dir, "state")} {
+	for _, d := range []string{sb.root, filepath.Join(dir, "scratch"), filepath.Join(dir, "state"), filepath.Join(dir, "mnt")} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("creating the run directory: %w", err)
@@ -111,7 +121,7 @@ func (sb *sandbox) prepare(o sandboxOptions) error {
 			return fmt.Errorf("unmounting %s/unified in the private mount namespace: %w", cgroupRoot, err)
 		}
 	}
-	err := sb.overlay(o.rootfs)
+	err := sb.overlay(o.rootfs, o.uid, o.gid)
 	if err == nil {
 		return nil
 	}
@@ -123,7 +133,7 @@ func (sb *sandbox) prepare(o sandboxOptions) error {
 }
 
 // overlay mounts rootfs under a tmpfs upper layer at sb.root.
-func (sb *sandbox) overlay(rootfs string) error {
+func (sb *sandbox) overlay(rootfs string, uid, gid int) error {
 	if strings.ContainsAny(rootfs+sb.dir, ",:\\") {
 		return fmt.Errorf("path %q or %q holds a character overlayfs options cannot carry", rootfs, sb.dir)
 	}
@@ -134,6 +144,9 @@ func (sb *sandbox) overlay(rootfs string) error {
 	upper, work := filepath.Join(scratch, "upper"), filepath.Join(scratch, "work")
 	for _, d := range []string{upper, work} {
 		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+		if err := os.Lchown(d, uid, gid); err != nil {
 			return err
 		}
 	}
@@ -169,6 +182,38 @@ func (sb *sandbox) bindReadOnly(rootfs string, mountpoints []string) error {
 		return fmt.Errorf("the image lacks the directories %s, and a read-only root cannot gain them", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// bind bind-mounts the host path src (a file or a directory, symlinks
+// followed) at dir/mnt/name in the private mount namespace and returns
+// that path. The build's mounts name these paths, never the host's own:
+// the build's user may not be able to reach a host path (a directory
+// under /root, a test's 0700 temporary directory), and the runtime opens
+// mount sources as that user.
+func (sb *sandbox) bind(src, name string) (string, error) {
+	dst := filepath.Join(sb.dir, "mnt", name)
+	errc := make(chan error, 1)
+	sb.work <- func() {
+		fi, err := os.Stat(src)
+		if err != nil {
+			errc <- err
+			return
+		}
+		if fi.IsDir() {
+			err = os.Mkdir(dst, 0o755)
+		} else {
+			err = os.WriteFile(dst, nil, 0o644)
+		}
+		if err != nil {
+			errc <- err
+			return
+		}
+		errc <- unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, "")
+	}
+	if err := <-errc; err != nil {
+		return "", fmt.Errorf("mounting %s in the run directory: %w", src, err)
+	}
+	return dst, nil
 }
 
 // start starts cmd from the namespace thread, so that the runtime runs in

@@ -45,11 +45,13 @@ var reservedDirs = []string{"/proc", "/dev", "/sys", "/tmp", OutDir, Home}
 // filesystem and source (the run's private, writable copy of s.Source; see
 // worktree.go) at the workdir. It holds:
 //
-//   - new pid, network (loopback only), ipc, uts and mount namespaces;
+//   - new pid, network (loopback only), ipc, uts, mount and user
+//     namespaces, the user namespace mapping s.IDs;
 //   - the root read-only, the source copy read-write at the workdir,
 //     Step.Out read-write at /out, tmpfs at /tmp, $HOME and /dev/shm, and
 //     each of s.Inputs read-only;
-//   - uid 0 with no capabilities at all, noNewPrivileges, umask 022;
+//   - uid 0 (an unprivileged host id) with no capabilities at all,
+//     noNewPrivileges, umask 022;
 //   - a seccomp filter (SeccompProfile, see seccomp.go) that allows every
 //     system call but those a build never needs and an attacker uses to
 //     reach the kernel or escape (new namespaces, mounts, the keyring, bpf,
@@ -111,8 +113,11 @@ func (s *Step) Spec(root, source string, withLimits bool) (*specs.Spec, error) {
 				{Type: specs.IPCNamespace},
 				{Type: specs.UTSNamespace},
 				{Type: specs.MountNamespace},
+				{Type: specs.UserNamespace},
 			},
-			Seccomp: filter,
+			UIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.IDs.UID, Size: s.IDs.Size}},
+			GIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: s.IDs.GID, Size: s.IDs.Size}},
+			Seccomp:     filter,
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 			},
@@ -126,11 +131,9 @@ func (s *Step) Spec(root, source string, withLimits bool) (*specs.Spec, error) {
 			},
 		},
 	}
-	if s.Sandbox.Domainname != "" {
-		// runc 1.1 ignores the domainname field; the UTS-namespaced sysctl
-		// works with both runtimes.
-		sp.Linux.Sysctl = map[string]string{"kernel.domainname": s.Sandbox.Domainname}
-	}
+	// The domain name is set by the runtime with setdomainname(2), which
+	// works in the build's user namespace; the kernel.domainname sysctl
+	// would not (/proc/sys is writable by host root only).
 	if withLimits {
 		if s.Memory > 0 {
 			m := s.Memory

@@ -242,7 +242,7 @@ func blocksOf(info fs.FileInfo) int64 {
 // writable input into runDir/writable/input-N, owned by the build's uid and gid, and
 // returns s with those inputs' Source replaced by their copies.
 func (s *Step) privateCopies(runDir string) (*Step, error) {
-	uid, gid := int(s.Sandbox.UID), int(s.Sandbox.GID)
+	uid, gid := int(s.IDs.HostUID(s.Sandbox.UID)), int(s.IDs.HostGID(s.Sandbox.GID))
 	if err := os.Mkdir(filepath.Join(runDir, "writable"), 0o755); err != nil {
 		return nil, err
 	}
