@@ -59,6 +59,7 @@ bench: ## the benchmark script: buildguard against its peers, as ratios (see doc
 
 .PHONY: demo
 demo: build ## the guarded build of examples/hello with clean and compromised builders (as root; see docs/demo.md)
+	@[ "$$(id -u)" != 0 ] || scripts/subids.sh root
 	$(GO) run ./internal/cmd/demo --buildguard $(BIN)
 
 # The release (docs/release.md): RELEASE_FLAGS adds flags of

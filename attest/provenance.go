@@ -30,6 +30,9 @@ type Run struct {
 	Variations   []string
 	OutputDigest string // the output tree manifest's digest
 	ExitCode     int
+	// Sandbox is the isolation the run had (report.json's
+	// runs[].sandbox), nil when it never started.
+	Sandbox any
 }
 
 // Mismatch is a pair of runs whose outputs differ.
@@ -131,6 +134,7 @@ func Provenance(b *Build) (*Statement, error) {
 			"buildDefinition": map[string]any{
 				"buildType":            BuildType,
 				"externalParameters":   ext,
+				"internalParameters":   b.internalParameters(),
 				"resolvedDependencies": nonNilRD(deps),
 			},
 			"runDetails": map[string]any{
@@ -139,6 +143,20 @@ func Provenance(b *Build) (*Statement, error) {
 			},
 		},
 	}, nil
+}
+
+// internalParameters are what buildguard chose for the runs, not the
+// user: the sandbox each run had, by run index.
+func (b *Build) internalParameters() map[string]any {
+	runs := append([]Run(nil), b.Runs...)
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Index < runs[j].Index })
+	sandboxes := []map[string]any{}
+	for _, r := range runs {
+		if r.Sandbox != nil {
+			sandboxes = append(sandboxes, map[string]any{"run": r.Index, "sandbox": r.Sandbox})
+		}
+	}
+	return map[string]any{"sandboxes": sandboxes}
 }
 
 // byproducts are each run's output and the reproducibility verdict.

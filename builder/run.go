@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/buildguard/buildguard/evidence"
 )
 
 // Step is one build step: a command run in an unpacked builder image, with
@@ -162,10 +164,11 @@ type Result struct {
 	// says it passed Step.Scratch and the build was killed.
 	ScratchBytes    int64
 	ScratchExceeded bool
-	// Seccomp names the seccomp filter the build ran under
-	// (SeccompProfile); the runtime refuses to start a container whose
-	// filter it cannot install, so a build that ran had it.
-	Seccomp string
+	// Sandbox is the isolation the build had (report.json's
+	// runs[].sandbox); set once the container started. The runtime
+	// refuses to start a container whose seccomp filter or id mapping it
+	// cannot install, so a build that ran had them.
+	Sandbox *evidence.Sandbox
 	// Notes say what was skipped, degraded or fallen back from, and why.
 	Notes []string
 	// Output is the manifest of the output directory, after a build that
@@ -412,10 +415,10 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	if !started {
 		return res, false, rc.failure(waitErr)
 	}
-	res.Seccomp = SeccompProfile // the container started, so its filter is in place
 	if withLimits {
 		res.Memory, res.Pids = s.Memory, s.Pids
 	}
+	res.Sandbox = s.record(rt, sb, res)
 	switch {
 	case ctx.Err() != nil:
 		return res, true, errors.Join(ctx.Err(), stopErr, delErr)

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SeccompProfile names the seccomp filter Spec installs; Result.Seccomp
+// SeccompProfile names the seccomp filter Spec installs; Result.Sandbox.Seccomp
 // records it for every build that ran. Change the version whenever the
 // filter changes, so that two reports naming the same profile were made
 // under the same filter.

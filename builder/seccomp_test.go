@@ -96,8 +96,8 @@ func TestRunSeccomp(t *testing.T) {
 		if got := readFile(t, s.Out, "status"); got != "Seccomp:\t2\n" {
 			t.Errorf("/proc/self/status: %q, want filter mode (2)", got)
 		}
-		if res.Seccomp != SeccompProfile {
-			t.Errorf("Result.Seccomp = %q, want %q", res.Seccomp, SeccompProfile)
+		if res.Sandbox == nil || res.Sandbox.Seccomp != SeccompProfile {
+			t.Errorf("Result.Sandbox = %+v, want seccomp %q", res.Sandbox, SeccompProfile)
 		}
 		for _, c := range []struct {
 			argv []string

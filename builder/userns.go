@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"syscall"
+
+	"github.com/buildguard/buildguard/evidence"
 )
 
 // The build always runs in a user namespace (Step.IDs): uid 0 inside is
@@ -88,4 +91,38 @@ func giveBack(dir string, max int64) error {
 		return nil
 	}
 	return err
+}
+
+// record says what isolation the run had, for the report.
+func (s *Step) record(rt *Runtime, sb *sandbox, res *Result) *evidence.Sandbox {
+	version := rt.Version
+	if f := strings.Fields(version); len(f) > 0 {
+		version = f[len(f)-1] // "crun version 1.8.1" -> "1.8.1"
+	}
+	r := &evidence.Sandbox{
+		Runtime: rt.Name, Version: version, Rootless: os.Geteuid() != 0,
+		UserNamespace: true, IDMapping: s.IDs.Mode,
+		UIDMap:  fmt.Sprintf("0:%d:%d", s.IDs.UID, s.IDs.Size),
+		GIDMap:  fmt.Sprintf("0:%d:%d", s.IDs.GID, s.IDs.Size),
+		Network: "none", Seccomp: SeccompProfile, ReadOnlyRoot: true,
+		Limits: evidence.SandboxLimits{Applied: []string{}},
+	}
+	if res.Memory > 0 {
+		r.Limits.Applied = append(r.Limits.Applied, fmt.Sprintf("memory=%d (cgroup)", res.Memory))
+	}
+	if res.Pids > 0 {
+		r.Limits.Applied = append(r.Limits.Applied, fmt.Sprintf("pids=%d (cgroup)", res.Pids))
+	}
+	switch {
+	case s.Memory == 0 && s.Pids == 0:
+		r.Limits.Reason = "none configured"
+	case res.Memory == 0 && res.Pids == 0:
+		r.Limits.Reason = "not applied"
+		for _, n := range res.Notes {
+			if why, ok := strings.CutPrefix(n, "memory and pids limits not applied: "); ok {
+				r.Limits.Reason = why
+			}
+		}
+	}
+	return r
 }

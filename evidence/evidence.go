@@ -181,14 +181,48 @@ type Run struct {
 	// programs, and a start more than a second after the control's) or
 	// "stagger" (the start only: the image cannot load libfaketime).
 	Mechanisms map[string]string `json:"mechanisms,omitempty"`
-	// Seccomp names the seccomp filter the build ran under
-	// (builder.SeccompProfile); empty when the run never started.
-	Seccomp string `json:"seccomp,omitempty"`
+	// Sandbox is the isolation the run actually had; nil when the run
+	// never started.
+	Sandbox *Sandbox `json:"sandbox,omitempty"`
 	// OutputDigest identifies the output tree manifest.
 	OutputDigest string `json:"outputDigest,omitempty"`
 	ExitCode     int    `json:"exitCode"`
 	// Log is the build log's path inside the evidence directory.
 	Log string `json:"log,omitempty"`
+}
+
+// Sandbox is the isolation one run had, as the builder made it: with
+// runtime auto, a later run may have had another runtime.
+type Sandbox struct {
+	// Runtime and Version name the OCI runtime ("crun", "1.8.1").
+	Runtime string `json:"runtime"`
+	Version string `json:"version"`
+	// Rootless: buildguard ran as an unprivileged user.
+	Rootless bool `json:"rootless"`
+	// UserNamespace: the build ran in a user namespace, whose mappings
+	// are UIDMap and GIDMap ("0:100000:65536": inside, host, count), in
+	// mode IDMapping: "ranged" (the image's owners kept) or "single" (the
+	// invoking user alone, as 0: other owners lost, no uid variation).
+	UserNamespace bool   `json:"userNamespace"`
+	UIDMap        string `json:"uidMap,omitempty"`
+	GIDMap        string `json:"gidMap,omitempty"`
+	IDMapping     string `json:"idMapping,omitempty"`
+	// Network is "none": a network namespace of its own with loopback only.
+	Network string `json:"network"`
+	// Seccomp names the seccomp filter (builder.SeccompProfile).
+	Seccomp string `json:"seccomp"`
+	// ReadOnlyRoot: the image's root was read-only.
+	ReadOnlyRoot bool `json:"readOnlyRoot"`
+	// Limits are the resource limits that applied, and why others did not.
+	Limits SandboxLimits `json:"limits"`
+}
+
+// SandboxLimits are the resource limits a run had: each "memory=N" or
+// "pids=N" with how it was enforced ("cgroup", or the rlimit standing
+// in), and the reason a configured limit was not applied.
+type SandboxLimits struct {
+	Applied []string `json:"applied"`
+	Reason  string   `json:"reason,omitempty"`
 }
 
 // Mismatch is a pair of runs whose outputs differ.

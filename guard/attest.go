@@ -127,7 +127,7 @@ func (g *run) attestBuild(ctx context.Context) *attest.Build {
 		b.Images = append(b.Images, attest.Image{Role: im.Role, Ref: im.Ref, Digest: im.Digest})
 	}
 	for _, run := range r.Runs {
-		b.Runs = append(b.Runs, attest.Run{Index: run.Index, Builder: run.Builder, Diverse: run.Diverse, Variations: run.Variations, OutputDigest: run.OutputDigest, ExitCode: run.ExitCode})
+		b.Runs = append(b.Runs, attest.Run{Index: run.Index, Builder: run.Builder, Diverse: run.Diverse, Variations: run.Variations, OutputDigest: run.OutputDigest, ExitCode: run.ExitCode, Sandbox: sandboxOf(run)})
 	}
 	for _, m := range r.Mismatches {
 		b.Mismatches = append(b.Mismatches, attest.Mismatch{RunA: m.RunA, RunB: m.RunB, Kind: m.Kind, Variation: m.Variation})
@@ -179,4 +179,13 @@ func goVendorDependencies(source string) []attest.ResourceDescriptor {
 		return nil
 	}
 	return attest.GoVendorDependencies(modules, read("go.sum"))
+}
+
+// sandboxOf is run's sandbox record for the provenance; an untyped nil
+// when the run never started.
+func sandboxOf(run evidence.Run) any {
+	if run.Sandbox == nil {
+		return nil
+	}
+	return run.Sandbox
 }

@@ -201,8 +201,8 @@ func TestFaultConcurrentBuildsShareCache(t *testing.T) {
 			t.Fatalf("build %d: decision %s, runs %+v, errors %q, violations %+v", i, r.Decision, r.Runs, r.Errors, r.Violations)
 		}
 		for _, run := range r.Runs {
-			if run.Seccomp != builder.SeccompProfile {
-				t.Errorf("build %d run %d: seccomp %q in the report, want %q", i, run.Index, run.Seccomp, builder.SeccompProfile)
+			if run.Sandbox == nil || run.Sandbox.Seccomp != builder.SeccompProfile || !run.Sandbox.UserNamespace {
+				t.Errorf("build %d run %d: sandbox %+v in the report, want seccomp %q and a user namespace", i, run.Index, run.Sandbox, builder.SeccompProfile)
 			}
 		}
 		reports = append(reports, r)

@@ -140,7 +140,7 @@ func (g *run) record(out *reproduce.Outcome) {
 	for _, r := range out.Runs {
 		er := evidence.Run{Index: r.Index, Purpose: r.Purpose, Diverse: r.Diverse, Variations: r.Variations, Mechanisms: r.Mechanisms, Log: g.rel(r.Log), ExitCode: -1}
 		if r.Result != nil {
-			er.Builder, er.ExitCode, er.Seccomp = r.Result.Image, r.Result.ExitCode, r.Result.Seccomp
+			er.Builder, er.ExitCode, er.Sandbox = r.Result.Image, r.Result.ExitCode, r.Result.Sandbox
 			g.timings.Runs = append(g.timings.Runs, evidence.RunTiming{Index: r.Index, Seconds: r.Result.Duration.Seconds()})
 			if r.Result.Output != nil {
 				er.OutputDigest = r.Result.Output.Digest()

@@ -34,6 +34,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("dependencies", cel.ListType(dyn)),
 		cel.Variable("sbom", cel.MapType(cel.StringType, dyn)),
 		cel.Variable("source", cel.MapType(cel.StringType, dyn)),
+		cel.Variable("sandbox", cel.MapType(cel.StringType, dyn)),
 		cel.Variable("config", cel.MapType(cel.StringType, dyn)),
 	)
 }
@@ -97,6 +98,7 @@ func variables(in Input) (map[string]any, error) {
 		"sbom":         map[string]any{"packages": packages},
 		"source":       source,
 		"config":       in.Config,
+		"sandbox":      weakestSandbox(r.Runs),
 	}
 	vars := map[string]any{}
 	for name, v := range parts {
@@ -105,7 +107,7 @@ func variables(in Input) (map[string]any, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		switch name {
-		case "sbom", "source", "config":
+		case "sbom", "source", "config", "sandbox":
 			if j == nil {
 				j = map[string]any{}
 			}
@@ -129,4 +131,42 @@ func toJSONValue(v any) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// weakestSandbox is the CEL variable sandbox: what every run that started
+// had (a property holds only if it held for each of them), so that a rule
+// such as `sandbox.seccomp && sandbox.userNamespace` speaks for the whole
+// build. With no run started, nothing holds.
+func weakestSandbox(runs []evidence.Run) map[string]any {
+	all := func(f func(*evidence.Sandbox) bool) bool {
+		n := 0
+		for _, r := range runs {
+			if r.Sandbox == nil {
+				continue
+			}
+			if !f(r.Sandbox) {
+				return false
+			}
+			n++
+		}
+		return n > 0
+	}
+	runtimes := []any{}
+	seen := map[string]bool{}
+	for _, r := range runs {
+		if r.Sandbox != nil && !seen[r.Sandbox.Runtime+" "+r.Sandbox.Version] {
+			seen[r.Sandbox.Runtime+" "+r.Sandbox.Version] = true
+			runtimes = append(runtimes, r.Sandbox.Runtime+" "+r.Sandbox.Version)
+		}
+	}
+	return map[string]any{
+		"userNamespace": all(func(s *evidence.Sandbox) bool { return s.UserNamespace }),
+		"ownersKept":    all(func(s *evidence.Sandbox) bool { return s.UserNamespace && s.IDMapping != "single" }),
+		"noNetwork":     all(func(s *evidence.Sandbox) bool { return s.Network == "none" }),
+		"seccomp":       all(func(s *evidence.Sandbox) bool { return s.Seccomp != "" }),
+		"readOnlyRoot":  all(func(s *evidence.Sandbox) bool { return s.ReadOnlyRoot }),
+		"rootless":      all(func(s *evidence.Sandbox) bool { return s.Rootless }),
+		"limitsApplied": all(func(s *evidence.Sandbox) bool { return len(s.Limits.Applied) > 0 }),
+		"runtimes":      runtimes,
+	}
 }

@@ -350,3 +350,52 @@ func TestDependencies(t *testing.T) {
 		t.Errorf("a rule over no dependencies: %s %+v %v", r.Decision, r.Violations, r.Errors)
 	}
 }
+
+// The sandbox variable is the weakest of the runs: one run without a
+// seccomp filter, or in single-id mode, makes the rule about it fail.
+func TestSandboxRules(t *testing.T) {
+	strong := func() *evidence.Sandbox {
+		return &evidence.Sandbox{Runtime: "crun", Version: "1.8.1", UserNamespace: true, IDMapping: "ranged", UIDMap: "0:100000:65536",
+			Network: "none", Seccomp: "buildguard-deny-list-v1", ReadOnlyRoot: true, Limits: evidence.SandboxLimits{Applied: []string{}, Reason: "none configured"}}
+	}
+	p := config.Policy{Rules: []config.Rule{
+		{Name: "isolated", Expr: "sandbox.seccomp && sandbox.userNamespace && sandbox.noNetwork && sandbox.readOnlyRoot"},
+		{Name: "owners-kept", Expr: "sandbox.ownersKept"},
+		{Name: "crun-only", Expr: "sandbox.runtimes.all(r, r.startsWith('crun '))"},
+	}}
+	with := func(edit func(runs []evidence.Run)) *evidence.Report {
+		r := goodReport()
+		for i := range r.Runs {
+			r.Runs[i].Sandbox = strong()
+		}
+		edit(r.Runs)
+		return r
+	}
+	if r := decide(t, p, Input{Report: with(func([]evidence.Run) {})}); r.Decision != evidence.Pass {
+		t.Fatalf("every run strong: %s %v %v", r.Decision, r.Violations, r.Errors)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(runs []evidence.Run)
+		want string
+	}{
+		{"a run without seccomp", func(rs []evidence.Run) { rs[2].Sandbox.Seccomp = "" }, "isolated"},
+		{"a run without a user namespace", func(rs []evidence.Run) { rs[1].Sandbox.UserNamespace = false }, "isolated,owners-kept"},
+		{"a single-id run", func(rs []evidence.Run) { rs[0].Sandbox.IDMapping = "single" }, "owners-kept"},
+		{"a runc run", func(rs []evidence.Run) { rs[1].Sandbox.Runtime = "runc" }, "crun-only"},
+		{"no run started", func(rs []evidence.Run) {
+			for i := range rs {
+				rs[i].Sandbox = nil
+			}
+		}, "isolated,owners-kept"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := decide(t, p, Input{Report: with(tc.edit)})
+			got := rules(r)
+			sort.Strings(got)
+			if strings.Join(got, ",") != tc.want {
+				t.Errorf("violations %v (errors %v), want %s", got, r.Errors, tc.want)
+			}
+		})
+	}
+}
