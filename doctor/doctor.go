@@ -11,8 +11,6 @@
 package doctor
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/buildguard/buildguard/builder"
@@ -136,6 +135,9 @@ type Host struct {
 	SeccompArches func() ([]string, error)
 	// CacheDir is builder.DefaultDir.
 	CacheDir func() (string, error)
+	// Userns creates a user namespace and reports why it could not
+	// (a process started with CLONE_NEWUSER).
+	Userns func() error
 	// FreeBytes is the space available to this user on path's file system
 	// (statfs(2)).
 	FreeBytes func(path string) (uint64, error)
@@ -179,6 +181,9 @@ func (h Host) withDefaults() Host {
 	}
 	if h.FreeBytes == nil {
 		h.FreeBytes = freeBytes
+	}
+	if h.Userns == nil {
+		h.Userns = probeUserns
 	}
 	return h
 }
@@ -285,31 +290,61 @@ func (d *doctor) overlayfs(context.Context) Check {
 
 func (d *doctor) userns(context.Context) Check {
 	c := Check{Name: CheckUserns}
-	var blocked, fixes []string
-	if v, ok := d.sysctl("/proc/sys/kernel/unprivileged_userns_clone"); ok && v == "0" {
-		blocked = append(blocked, "kernel.unprivileged_userns_clone=0")
-		fixes = append(fixes, "sysctl -w kernel.unprivileged_userns_clone=1")
-	}
-	if v, ok := d.sysctl("/proc/sys/user/max_user_namespaces"); ok && v == "0" {
-		blocked = append(blocked, "user.max_user_namespaces=0")
-		fixes = append(fixes, "sysctl -w user.max_user_namespaces=15000")
-	}
-	if v, ok := d.sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); ok && v == "1" {
-		blocked = append(blocked, "kernel.apparmor_restrict_unprivileged_userns=1")
-		fixes = append(fixes, "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile allowing userns for buildguard)")
-	}
-	if len(blocked) > 0 {
-		c.Status = StatusWarn
-		c.Detail = "unprivileged user namespaces are disabled (" + strings.Join(blocked, ", ") + "): not needed by today's builds (they run as root), but rootless builds will need them"
+	root := d.h.Geteuid() == 0
+	// Every build runs in a user namespace: a machine where this process
+	// cannot make one cannot build.
+	if err := d.h.Userns(); err != nil {
+		c.Status = StatusMissing
+		c.Detail = fmt.Sprintf("this process cannot create a user namespace (%v), and every build runs in one", err)
+		var fixes []string
+		if v, ok := d.sysctl("/proc/sys/user/max_user_namespaces"); ok && v == "0" {
+			c.Detail += "; user.max_user_namespaces=0"
+			fixes = append(fixes, "sysctl -w user.max_user_namespaces=15000")
+		}
+		if !root {
+			fixes = append(fixes, d.unprivilegedFixes()...)
+		}
+		if len(fixes) == 0 {
+			fixes = append(fixes, "allow user namespaces: a kernel built with CONFIG_USER_NS, and no seccomp or LSM policy around buildguard that refuses unshare(CLONE_NEWUSER)")
+		}
 		c.Fix = strings.Join(fixes, "; ") + " (persist in /etc/sysctl.d/)"
 		return c
 	}
 	c.Status = StatusOK
-	c.Detail = "unprivileged user namespaces are allowed (needed only by rootless builds, not yet supported)"
+	c.Detail = "user namespaces can be created"
 	if v, ok := d.sysctl("/proc/sys/user/max_user_namespaces"); ok {
 		c.Detail += "; user.max_user_namespaces=" + v
 	}
+	if fixes := d.unprivilegedFixes(); root && len(fixes) > 0 {
+		c.Status = StatusWarn
+		c.Detail += "; unprivileged users cannot create them, so builds run only as root here"
+		c.Fix = strings.Join(fixes, "; ") + " (persist in /etc/sysctl.d/), for rootless builds"
+	}
 	return c
+}
+
+// unprivilegedFixes are the sysctl changes that let an unprivileged user
+// create user namespaces, for each switch that stops it.
+func (d *doctor) unprivilegedFixes() []string {
+	var fixes []string
+	if v, ok := d.sysctl("/proc/sys/kernel/unprivileged_userns_clone"); ok && v == "0" {
+		fixes = append(fixes, "sysctl -w kernel.unprivileged_userns_clone=1 (it is 0)")
+	}
+	if v, ok := d.sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); ok && v == "1" {
+		fixes = append(fixes, "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (it is 1), or an AppArmor profile allowing userns for buildguard")
+	}
+	return fixes
+}
+
+// probeUserns starts true(1) in a user namespace of its own.
+func probeUserns() error {
+	p, err := exec.LookPath("true")
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
+	return cmd.Run()
 }
 
 // sysctl reads a one-value /proc/sys file; ok is false when it is absent.
@@ -329,46 +364,32 @@ func (d *doctor) subids(context.Context) Check {
 		user = uid
 	}
 	var found, lacking []string
-	for _, file := range []string{"/etc/subuid", "/etc/subgid"} {
+	for _, file := range []string{builder.SubUIDFile, builder.SubGIDFile} {
 		b, err := d.h.ReadFile(file)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			lacking = append(lacking, fmt.Sprintf("%s: %v", file, err))
 			continue
 		}
-		if r := subidRange(b, user, uid); r != "" {
-			found = append(found, file+" "+r)
-		} else {
+		r, ok := builder.ParseSubIDs(b, user, uid)
+		switch {
+		case !ok:
 			lacking = append(lacking, file)
+		case r.Count < builder.MinSubIDs:
+			lacking = append(lacking, fmt.Sprintf("%s (only %d ids, fewer than %d)", file, r.Count, builder.MinSubIDs))
+		default:
+			found = append(found, fmt.Sprintf("%s %d-%d (%d ids)", file, r.Start, uint64(r.Start)+uint64(r.Count)-1, r.Count))
 		}
 	}
 	if len(lacking) == 0 {
 		c.Status = StatusOK
-		c.Detail = fmt.Sprintf("%s has subordinate ids: %s", user, strings.Join(found, ", "))
+		c.Detail = fmt.Sprintf("%s has subordinate ids: %s; the build's users are mapped there", user, strings.Join(found, ", "))
 		return c
 	}
-	c.Status = StatusWarn
-	c.Detail = fmt.Sprintf("%s has no subordinate id range in %s: not needed by today's builds, but rootless builds will map the build's users there", user, strings.Join(lacking, ", "))
-	c.Fix = fmt.Sprintf("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s (or add the line %s:100000:65536 to /etc/subuid and /etc/subgid)", user, user)
+	c.Status = StatusMissing
+	c.Detail = fmt.Sprintf("%s has no usable subordinate id range in %s: every build runs in a user namespace mapped to one "+
+		"(as root too: buildguard never picks a range itself, which could be another user's)", user, strings.Join(lacking, ", "))
+	c.Fix = builder.SubIDFix(user)
 	return c
-}
-
-// subidRange returns the first range ("100000-165535", 65536 ids) of user
-// or uid in a subuid/subgid file, "" when there is none.
-func subidRange(b []byte, user, uid string) string {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Split(strings.TrimSpace(sc.Text()), ":")
-		if len(f) != 3 || (f[0] != user && f[0] != uid) {
-			continue
-		}
-		start, err1 := strconv.ParseUint(f[1], 10, 32)
-		count, err2 := strconv.ParseUint(f[2], 10, 32)
-		if err1 != nil || err2 != nil || count == 0 {
-			continue
-		}
-		return fmt.Sprintf("%d-%d (%d ids)", start, start+count-1, count)
-	}
-	return ""
 }
 
 func (d *doctor) uidmap(context.Context) Check {

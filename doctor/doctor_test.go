@@ -27,6 +27,7 @@ type machine struct {
 	faketime string
 	arches   []string
 	free     uint64
+	userns   error // what creating a user namespace fails with
 }
 
 func ready() *machine {
@@ -111,6 +112,7 @@ func (m *machine) host() Host {
 			return m.arches, nil
 		},
 		FreeBytes: func(string) (uint64, error) { return m.free, nil },
+		Userns:    func() error { return m.userns },
 	}
 }
 
@@ -187,18 +189,24 @@ func TestMachines(t *testing.T) {
 			"memory and pids limits cannot be applied (the cgroup v2 memory controller is not available)", "memory and pids controllers", true},
 		{"no overlay", func(m *machine) { m.files["/proc/filesystems"] = "nodev\tsysfs\n\text4\n" }, CheckOverlayfs, StatusWarn,
 			"must already exist in the builder image", "modprobe overlay", true},
-		{"userns disabled by sysctl", func(m *machine) { m.files["/proc/sys/kernel/unprivileged_userns_clone"] = "0\n" }, CheckUserns, StatusWarn,
-			"kernel.unprivileged_userns_clone=0", "sysctl -w kernel.unprivileged_userns_clone=1", true},
-		{"userns max 0", func(m *machine) { m.files["/proc/sys/user/max_user_namespaces"] = "0\n" }, CheckUserns, StatusWarn,
-			"user.max_user_namespaces=0", "sysctl -w user.max_user_namespaces=15000", true},
+		{"userns disabled for users by sysctl", func(m *machine) { m.files["/proc/sys/kernel/unprivileged_userns_clone"] = "0\n" }, CheckUserns, StatusWarn,
+			"unprivileged users cannot create them", "sysctl -w kernel.unprivileged_userns_clone=1", true},
+		{"userns max 0", func(m *machine) {
+			m.files["/proc/sys/user/max_user_namespaces"] = "0\n"
+			m.userns = errors.New("fork/exec /usr/bin/true: no space left on device")
+		}, CheckUserns, StatusMissing,
+			"cannot create a user namespace (fork/exec /usr/bin/true: no space left on device), and every build runs in one; user.max_user_namespaces=0",
+			"sysctl -w user.max_user_namespaces=15000", false},
 		{"userns restricted by apparmor", func(m *machine) {
 			m.files["/proc/sys/kernel/apparmor_restrict_unprivileged_userns"] = "1\n"
-		}, CheckUserns, StatusWarn, "kernel.apparmor_restrict_unprivileged_userns=1", "apparmor_restrict_unprivileged_userns=0", true},
-		{"no subuid line", func(m *machine) { m.files["/etc/subuid"] = "dev:100000:65536\n"; delete(m.files, "/etc/subgid") }, CheckSubids, StatusWarn,
-			"root has no subordinate id range in /etc/subuid, /etc/subgid",
-			"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 root (or add the line root:100000:65536 to /etc/subuid and /etc/subgid)", true},
-		{"subuid by uid", func(m *machine) { m.files["/etc/subuid"] = "0:200000:1000\n" }, CheckSubids, StatusOK,
-			"/etc/subuid 200000-200999 (1000 ids)", "", true},
+		}, CheckUserns, StatusWarn, "builds run only as root here", "apparmor_restrict_unprivileged_userns=0", true},
+		{"no subuid line", func(m *machine) { m.files["/etc/subuid"] = "dev:100000:65536\n"; delete(m.files, "/etc/subgid") }, CheckSubids, StatusMissing,
+			"root has no usable subordinate id range in /etc/subuid, /etc/subgid",
+			"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 root (or add the line root:100000:65536 to /etc/subuid and /etc/subgid", false},
+		{"subuid range too small", func(m *machine) { m.files["/etc/subuid"] = "0:200000:1000\n" }, CheckSubids, StatusMissing,
+			"/etc/subuid (only 1000 ids, fewer than 65536)", "usermod --add-subuids", false},
+		{"subuid by uid", func(m *machine) { m.files["/etc/subuid"] = "0:200000:65536\n" }, CheckSubids, StatusOK,
+			"/etc/subuid 200000-265535 (65536 ids)", "", true},
 		{"no newuidmap", func(m *machine) { delete(m.path, "newuidmap") }, CheckUidmap, StatusWarn,
 			"newuidmap not found", "apt-get install -y uidmap", true},
 		{"no libfaketime", func(m *machine) { m.faketime = "" }, CheckLibfaketime, StatusWarn,
@@ -244,10 +252,10 @@ func TestNonRootWithoutAnything(t *testing.T) {
 	if r.Ready {
 		t.Fatal("a machine without root and a runtime is ready")
 	}
-	if got := strings.Join(r.Missing(), ","); got != "root,runtime" {
-		t.Errorf("missing %s, want root,runtime", got)
+	if got := strings.Join(r.Missing(), ","); got != "root,runtime,subids" {
+		t.Errorf("missing %s, want root,runtime,subids", got)
 	}
-	if c := find(t, r, CheckSubids); c.Status != StatusWarn || !strings.Contains(c.Fix, "dev:100000:65536") {
+	if c := find(t, r, CheckSubids); c.Status != StatusMissing || !strings.Contains(c.Fix, "dev:100000:65536") {
 		t.Errorf("subids for dev: %+v", c)
 	}
 }
