@@ -125,9 +125,14 @@ var hostIDMap struct {
 // HostIDMap returns the mapping builds run in for this process's user: its
 // first range in /etc/subuid and /etc/subgid (as root too: never a range
 // of our own choosing, which could be another user's). The files are read
-// once per process.
+// once per process. In an unprivileged user's namespace (RootlessMode) it
+// is that namespace's ids.
 func HostIDMap() (IDMap, error) {
 	hostIDMap.once.Do(func() {
+		if r := RootlessMode(); r != nil {
+			hostIDMap.m = r.idMap()
+			return
+		}
 		hostIDMap.m, hostIDMap.err = readIDMap(os.ReadFile, os.Geteuid())
 	})
 	return hostIDMap.m, hostIDMap.err

@@ -227,6 +227,13 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 			unreached = append(unreached, "the clock was not shifted: "+why)
 		}
 	}
+	if err := s.fillIDs(); err != nil {
+		return nil, err
+	}
+	if s.IDs.Mode == IDMapSingle && (s.Sandbox.UID != 0 || s.Sandbox.GID != 0) {
+		unreached = append(unreached, fmt.Sprintf("the build ran as uid 0, not %d: only the invoking user is mapped (%s)", s.Sandbox.UID, s.IDs.Source))
+		s.Sandbox.UID, s.Sandbox.GID = 0, 0
+	}
 	if err := s.mapIDs(); err != nil {
 		return nil, err
 	}
@@ -252,6 +259,10 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 			if s.Sandbox.Domainname != "" && !rt.setsDomainname() {
 				unreached = append(unreached, fmt.Sprintf("the domain name was not set: %s sets it only through the kernel.domainname sysctl, "+
 					"which the build's user namespace cannot write (crun, or runc 1.2 and later, set it)", rt))
+			}
+			if s.IDs.Mode == IDMapSingle {
+				res.Notes = append(res.Notes, "single-id user namespace: every file of the image belongs to the build's uid 0 "+
+					"(the owners the image gives are not kept), and the build cannot run as another uid ("+s.IDs.Source+")")
 			}
 			res.FakeClock, res.Unreached = fakeClock, unreached
 			return res, err
@@ -334,7 +345,12 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 			}
 		}
 	}
-	sp, err := view.Spec(sb.root, filepath.Join(sb.writable(), "source"), withLimits)
+	for i, in := range view.Inputs {
+		if in.Writable {
+			view.Inputs[i].Source = sb.seen(in.Source)
+		}
+	}
+	sp, err := view.Spec(sb.seen(sb.root), sb.seen(filepath.Join(sb.writable(), "source")), withLimits)
 	if err != nil {
 		return res, false, err
 	}

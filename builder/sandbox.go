@@ -29,7 +29,14 @@ import (
 // processes started from it: nothing is mounted in the host's namespace,
 // and nothing needs unmounting afterwards.
 type sandbox struct {
-	dir   string // the run's directory, free of symlinks
+	dir string // the run's directory, free of symlinks
+	// view is where the runtime sees dir: dir itself when every directory
+	// above it lets others pass, else an empty directory in /tmp onto
+	// which dir is bind-mounted in the private mount namespace. The
+	// runtime opens the root and the mounts' sources as the build's user
+	// (an unprivileged host id), who may not pass through $TMPDIR's
+	// parents (a CI workspace, a test's 0700 directory).
+	view  string
 	root  string // dir/rootfs: the build's root as the runtime sees it
 	notes []string
 	work  chan func()
@@ -70,7 +77,17 @@ func newSandbox(o sandboxOptions) (*sandbox, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("creating the run directory: %w", err)
 	}
-	sb := &sandbox{dir: dir, root: filepath.Join(dir, "rootfs"), work: make(chan func()), quit: make(chan struct{})}
+	sb := &sandbox{dir: dir, view: dir, root: filepath.Join(dir, "rootfs"), work: make(chan func()), quit: make(chan struct{})}
+	if !passable(dir) {
+		if sb.view, err = os.MkdirTemp("/tmp", "buildguard-view-"); err == nil {
+			err = os.Chmod(sb.view, 0o711)
+		}
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			_ = os.Remove(sb.view)
+			return nil, fmt.Errorf("creating the run directory's view in /tmp: %w", err)
+		}
+	}
 	for _, d := range []string{sb.root, filepath.Join(dir, "scratch"), filepath.Join(dir, "state"), filepath.Join(dir, "mnt")} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			_ = os.RemoveAll(dir)
@@ -81,6 +98,7 @@ func newSandbox(o sandboxOptions) (*sandbox, error) {
 	go sb.thread(o, ready)
 	if err := <-ready; err != nil {
 		_ = os.RemoveAll(dir)
+		_ = os.Remove(sb.view)
 		return nil, err
 	}
 	return sb, nil
@@ -122,14 +140,41 @@ func (sb *sandbox) prepare(o sandboxOptions) error {
 		}
 	}
 	err := sb.overlay(o.rootfs, o.uid, o.gid)
-	if err == nil {
-		return nil
+	if err != nil {
+		if berr := sb.bindReadOnly(o.rootfs, o.mountpoints); berr != nil {
+			return fmt.Errorf("mounting the root read-only: overlay: %w; bind: %w", err, berr)
+		}
+		sb.notes = append(sb.notes, fmt.Sprintf("the root is the cached rootfs bind-mounted read-only (overlayfs: %v)", err))
 	}
-	if berr := sb.bindReadOnly(o.rootfs, o.mountpoints); berr != nil {
-		return fmt.Errorf("mounting the root read-only: overlay: %w; bind: %w", err, berr)
+	if sb.view != sb.dir {
+		if err := unix.Mount(sb.dir, sb.view, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("mounting the run directory at %s: %w", sb.view, err)
+		}
 	}
-	sb.notes = append(sb.notes, fmt.Sprintf("the root is the cached rootfs bind-mounted read-only (overlayfs: %v)", err))
 	return nil
+}
+
+// seen returns where the runtime sees p, a path under sb.dir.
+func (sb *sandbox) seen(p string) string {
+	rel, err := filepath.Rel(sb.dir, p)
+	if err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return p
+	}
+	return filepath.Join(sb.view, rel)
+}
+
+// passable reports whether others may pass through every directory above
+// dir (the execute bit for others).
+func passable(dir string) bool {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if p == filepath.Dir(p) {
+			return true
+		}
+	}
 }
 
 // overlay mounts rootfs under a tmpfs upper layer at sb.root.
@@ -186,12 +231,13 @@ func (sb *sandbox) bindReadOnly(rootfs string, mountpoints []string) error {
 
 // bind bind-mounts the host path src (a file or a directory, symlinks
 // followed) at dir/mnt/name in the private mount namespace and returns
-// that path. The build's mounts name these paths, never the host's own:
+// that path as the runtime sees it. The build's mounts name these paths, never the host's own:
 // the build's user may not be able to reach a host path (a directory
 // under /root, a test's 0700 temporary directory), and the runtime opens
 // mount sources as that user.
 func (sb *sandbox) bind(src, name string) (string, error) {
 	dst := filepath.Join(sb.dir, "mnt", name)
+	at := sb.seen(dst)
 	errc := make(chan error, 1)
 	sb.work <- func() {
 		fi, err := os.Stat(src)
@@ -208,12 +254,12 @@ func (sb *sandbox) bind(src, name string) (string, error) {
 			errc <- err
 			return
 		}
-		errc <- unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, "")
+		errc <- unix.Mount(src, at, "", unix.MS_BIND|unix.MS_REC, "")
 	}
 	if err := <-errc; err != nil {
 		return "", fmt.Errorf("mounting %s in the run directory: %w", src, err)
 	}
-	return dst, nil
+	return at, nil
 }
 
 // start starts cmd from the namespace thread, so that the runtime runs in
@@ -231,6 +277,9 @@ func (sb *sandbox) writable() string { return filepath.Join(sb.dir, "writable") 
 
 func (sb *sandbox) close() error {
 	close(sb.quit)
+	if sb.view != sb.dir {
+		_ = os.Remove(sb.view) // empty outside the private mount namespace
+	}
 	err := os.RemoveAll(sb.dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing the run directory: %w", err)

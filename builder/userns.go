@@ -100,7 +100,7 @@ func (s *Step) record(rt *Runtime, sb *sandbox, res *Result) *evidence.Sandbox {
 		version = f[len(f)-1] // "crun version 1.8.1" -> "1.8.1"
 	}
 	r := &evidence.Sandbox{
-		Runtime: rt.Name, Version: version, Rootless: os.Geteuid() != 0,
+		Runtime: rt.Name, Version: version, Rootless: RootlessMode() != nil,
 		UserNamespace: true, IDMapping: s.IDs.Mode,
 		UIDMap:  fmt.Sprintf("0:%d:%d", s.IDs.UID, s.IDs.Size),
 		GIDMap:  fmt.Sprintf("0:%d:%d", s.IDs.GID, s.IDs.Size),

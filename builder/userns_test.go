@@ -130,3 +130,28 @@ func hostUIDs(t *testing.T, out, probe string) []string {
 	}
 	return uids
 }
+
+// The build's user (an unprivileged host id) cannot pass through a 0700
+// $TMPDIR, which is where the run directory lives: the runtime sees it
+// through a view in /tmp, and the build runs.
+func TestRunWithPrivateTmpdir(t *testing.T) {
+	requireRoot(t)
+	tmp := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", tmp)
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		s := busyboxStep(t, rt, "sh", "-c", "cat hello.txt > /out/copy")
+		res := mustRun(t, s)
+		if res.Output == nil || len(res.Output.Entries) == 0 {
+			t.Fatalf("no output: %+v", res)
+		}
+		left, _ := filepath.Glob("/tmp/buildguard-view-*")
+		for _, l := range left {
+			if fi, err := os.Stat(l); err == nil && time.Since(fi.ModTime()) < time.Minute {
+				t.Errorf("the view %s was left behind", l)
+			}
+		}
+	})
+}

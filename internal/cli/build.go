@@ -18,6 +18,7 @@ import (
 	"github.com/buildguard/buildguard/guard"
 	"github.com/buildguard/buildguard/internal/atomicfile"
 	"github.com/buildguard/buildguard/internal/exitcode"
+	"github.com/buildguard/buildguard/internal/rootless"
 	"github.com/buildguard/buildguard/policy"
 	"github.com/buildguard/buildguard/sbom"
 	"github.com/buildguard/buildguard/trust"
@@ -190,6 +191,10 @@ for the same recipe, as buildguard compare --expect checks it
 }
 
 func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
+	// An unprivileged user's build runs in a user namespace of its own.
+	if done, err := rootless.Enter(ctx); done {
+		return err
+	}
 	rebuilders, err := o.Rebuilders.Load()
 	if err != nil {
 		return err

@@ -1,0 +1,326 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/buildguard/buildguard/evidence"
+	"github.com/buildguard/buildguard/internal/harness"
+	"github.com/buildguard/buildguard/internal/testimage"
+)
+
+// TestRootless runs `buildguard build` as unprivileged users (made by the
+// test) with the real runtimes and registry: one with a subordinate id
+// range and newuidmap (ranged), one without (single id). For each: the
+// clean build passes; inside, `id -u` is 0 while on the host the build's
+// processes hold the user's subordinate id (ranged) or the user's own uid
+// (single), never 0; a host loopback listener sees nothing; the build
+// rewrites a file of a source that belongs to another uid and the host's
+// copy is unchanged; /out's files belong to the user; report.json's
+// sandbox record says what was used.
+func TestRootless(t *testing.T) {
+	harness.RequireRoot(t, "the test creates unprivileged users and runs buildguard as them")
+	harness.Require(t, "docker-registry")
+	harness.Require(t, "newuidmap")
+	reg, err := harness.StartRegistry(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+	bin, err := harness.Lookup("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := testimage.StaticBusybox(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "mkdir", "sleep", "touch", "nc", "id", "cp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(reg.Addr + "/rootless/busybox:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	dig, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := ref.Context().String() + ":1@" + dig.String()
+
+	for _, mode := range []string{"ranged", "single"} {
+		t.Run(mode, func(t *testing.T) {
+			u := rootlessUser(t, "bgrootless-"+mode, mode == "ranged")
+			rootlessBuild(t, u, mode, image)
+		})
+	}
+}
+
+type testUser struct {
+	name     string
+	uid, gid int
+	subuid   int // the first subordinate uid, 0 when none
+}
+
+// rootlessUser creates the user when missing, and gives it a subordinate
+// id range (scripts/subids.sh) or takes its ranges away.
+func rootlessUser(t *testing.T, name string, ranged bool) testUser {
+	t.Helper()
+	if _, err := user.Lookup(name); err != nil {
+		run(t, "useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name)
+	}
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		var keep []string
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if l != "" && !strings.HasPrefix(l, name+":") {
+				keep = append(keep, l)
+			}
+		}
+		if !ranged && len(keep) > 0 {
+			keep = append(keep, "")
+		}
+		if !ranged {
+			if err := os.WriteFile(f, []byte(strings.Join(keep, "\n")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if ranged {
+		run(t, "../scripts/subids.sh", name)
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu := testUser{name: name}
+	tu.uid, _ = strconv.Atoi(u.Uid)
+	tu.gid, _ = strconv.Atoi(u.Gid)
+	if ranged {
+		b, err := os.ReadFile("/etc/subuid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Split(l, ":"); len(f) == 3 && f[0] == name {
+				tu.subuid, _ = strconv.Atoi(f[1])
+				break
+			}
+		}
+		if tu.subuid == 0 {
+			t.Fatalf("%s has no subordinate uids after scripts/subids.sh", name)
+		}
+	}
+	return tu
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+func rootlessBuild(t *testing.T, u testUser, mode, image string) {
+	// The user's own directory, outside the test's 0700 temporary ones.
+	home, err := os.MkdirTemp("", "bg-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(home) })
+	if err := os.Chmod(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The source belongs to root (another uid than the user's), read-only
+	// to everyone else.
+	src := filepath.Join(home, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A host listener on loopback that the build tries to reach.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var reached atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			reached.Add(1)
+			_ = c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	marker := fmt.Sprintf("bg-rootless-probe-%s-%d", mode, time.Now().UnixNano())
+	script := fmt.Sprintf(`id -u > /out/uid
+echo changed >> hello.txt && cp hello.txt /out/hello.txt
+if echo probe | nc -w 2 127.0.0.1 %d; then echo reached > /out/reach; else echo unreachable > /out/reach; fi
+: %s
+sleep 2`, port, marker)
+	cfg := fmt.Sprintf(`apiVersion: buildguard/v1
+source: src
+sourceDateEpoch: "1700000000"
+builder:
+  image: %s
+  command: ["sh", "-c", %q]
+reproduce:
+  variations: [path, umask, hostname]
+policy:
+  waive: [verified]
+`, image, script)
+	if err := os.WriteFile(filepath.Join(home, "buildguard.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bg := filepath.Join(home, "buildguard")
+	copyExecutable(t, bgBin, bg)
+	work := filepath.Join(home, "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(work, u.uid, u.gid); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bg, "build", "--file", filepath.Join(home, "buildguard.yaml"), "--out", filepath.Join(work, "ev"), "--cache", filepath.Join(work, "cache"))
+	cmd.Dir = home
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + work, "TMPDIR=" + work}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// While the builds run, read the host ids of every process whose
+	// command line holds the marker (the build's shell).
+	var mu sync.Mutex
+	hostUIDs := map[string]bool{}
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			for _, uid := range processUIDs(marker) {
+				mu.Lock()
+				hostUIDs[uid] = true
+				mu.Unlock()
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(stop)
+	<-watched
+	if err != nil {
+		t.Fatalf("buildguard build as %s (%s): %v\n%s", u.name, mode, err, out.String())
+	}
+	t.Logf("%s", out.String())
+	want := strconv.Itoa(u.uid)
+	if mode == "ranged" {
+		want = strconv.Itoa(u.subuid)
+	}
+	if len(hostUIDs) == 0 {
+		t.Errorf("never saw the build's processes on the host")
+	}
+	for uid := range hostUIDs {
+		if uid != want {
+			t.Errorf("a build process held host uid %s, want only %s (%s mode): %v", uid, want, mode, hostUIDs)
+		}
+	}
+	ev := filepath.Join(work, "ev")
+	var rep evidence.Report
+	b, err := os.ReadFile(filepath.Join(ev, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Decision != evidence.Pass {
+		t.Errorf("decision %s, want pass: %v %v", rep.Decision, rep.Violations, rep.Errors)
+	}
+	for _, r := range rep.Runs {
+		s := r.Sandbox
+		if s == nil || !s.Rootless || !s.UserNamespace || s.IDMapping != mode || s.Network != "none" || s.Seccomp == "" || !s.ReadOnlyRoot {
+			t.Errorf("run %d: sandbox %+v, want rootless, a %s user namespace, no network, seccomp, a read-only root", r.Index, s, mode)
+		}
+	}
+	outDir := filepath.Join(ev, "runs", "run-1", "out")
+	for file, content := range map[string]string{"uid": "0\n", "hello.txt": "hello\nchanged\n", "reach": "unreachable\n"} {
+		p := filepath.Join(outDir, file)
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != content {
+			t.Errorf("/out/%s = %q (%v), want %q", file, got, err, content)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err == nil && (int(st.Uid) != u.uid || int(st.Gid) != u.gid) {
+			t.Errorf("/out/%s belongs to %d:%d on the host, want %s's %d:%d", file, st.Uid, st.Gid, u.name, u.uid, u.gid)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the host's loopback listener saw %d connection(s) from the build", n)
+	}
+	if got, err := os.ReadFile(filepath.Join(src, "hello.txt")); err != nil || string(got) != "hello\n" {
+		t.Errorf("the host's source file is now %q (%v): the build wrote through to it", got, err)
+	}
+}
+
+// processUIDs returns the Uid: ids of each host process whose command line
+// holds marker.
+func processUIDs(marker string) []string {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var uids []string
+	for _, e := range ents {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(status), "\n") {
+			if f, ok := strings.CutPrefix(l, "Uid:"); ok {
+				uids = append(uids, strings.Fields(f)...)
+			}
+		}
+	}
+	return uids
+}
