@@ -50,6 +50,11 @@ type Step struct {
 	// the host allows; 0 means no limit. Result says whether they applied.
 	Memory int64
 	Pids   int64
+	// LimitsRequired makes Memory and Pids limits that cgroups cannot
+	// apply a *RuntimeError (exit 3). Otherwise the rlimits that stand in
+	// are applied (RLIMIT_AS for memory, RLIMIT_NPROC for pids), and the
+	// sandbox record says so.
+	LimitsRequired bool
 	// Log is the path of the build log to write: stdout and stderr in one
 	// stream (runc copies the two through separate pipes, so their relative
 	// order is only as exact as crun's); empty means none.
@@ -302,6 +307,9 @@ func runWith(ctx context.Context, rt *Runtime, s *Step) (*Result, bool, error) {
 	withLimits := s.Memory > 0 || s.Pids > 0
 	if withLimits {
 		if ok, why := limitsUsable(mode); !ok {
+			if s.LimitsRequired {
+				return nil, false, &RuntimeError{Runtime: rt.Name, Err: fmt.Errorf("%w: memory and pids limits cannot be applied (%s), and builder.limits.required is set", ErrRuntimeUnusable, why)}
+			}
 			withLimits = false
 			notes = append(notes, "memory and pids limits not applied: "+why)
 		}
@@ -309,6 +317,9 @@ func runWith(ctx context.Context, rt *Runtime, s *Step) (*Result, bool, error) {
 	res, started, err := attempt(ctx, rt, s, hide, withLimits)
 	if !started && withLimits && ctx.Err() == nil {
 		first := err
+		if s.LimitsRequired {
+			return res, false, fmt.Errorf("%s did not start the container with the memory and pids limits, and builder.limits.required is set: %w", rt, first)
+		}
 		res, started, err = attempt(ctx, rt, s, hide, false)
 		if started {
 			notes = append(notes, fmt.Sprintf("memory and pids limits not applied: %s did not start the container with them (%v)", rt, first))

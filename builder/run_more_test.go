@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,9 +278,10 @@ func TestRunConcurrent(t *testing.T) {
 }
 
 // When the runtime cannot start the container with the limits, the build
-// runs without them, and the result says so. A wrapper around the real runc
-// that refuses any config.json with a pids limit stands in for a host whose
-// cgroups lack the controller.
+// runs with the rlimits that stand in (RLIMIT_NPROC for pids), and the
+// result and its sandbox record say so; with LimitsRequired it does not run
+// at all. A wrapper around the real runc that refuses any config.json with
+// a pids limit stands in for a host whose cgroups lack the controller.
 func TestRunLimitsDegrade(t *testing.T) {
 	requireRoot(t)
 	runc := harnessPathOrSkip(t, RuntimeRunc)
@@ -303,7 +305,7 @@ exec ` + runc + ` "$@"
 	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
 	versionCache.Clear()
 	defer versionCache.Clear()
-	s := busyboxStep(t, RuntimeRunc, "true")
+	s := busyboxStep(t, RuntimeRunc, "sh", "-c", "ulimit -u")
 	s.Pids = 64
 	res := mustRun(t, s)
 	if res.Pids != 0 {
@@ -311,5 +313,17 @@ exec ` + runc + ` "$@"
 	}
 	if notes := strings.Join(res.Notes, "\n"); !strings.Contains(notes, "limits not applied") {
 		t.Errorf("no note says the limits were not applied: %q", res.Notes)
+	}
+	if got := strings.TrimSpace(logText(t, res)); got != "64" {
+		t.Errorf("ulimit -u in the build = %q, want 64 (RLIMIT_NPROC standing in for the pids limit)", got)
+	}
+	if l := res.Sandbox.Limits; !slices.Contains(l.Applied, "pids=64 (RLIMIT_NPROC)") || !strings.Contains(l.Reason, "rlimits stand in") {
+		t.Errorf("sandbox limits %+v, want pids=64 by RLIMIT_NPROC and the reason", l)
+	}
+	s = busyboxStep(t, RuntimeRunc, "true")
+	s.Pids, s.LimitsRequired = 64, true
+	var re *RuntimeError
+	if _, err := Run(context.Background(), s); !errors.As(err, &re) || !strings.Contains(err.Error(), "builder.limits.required") {
+		t.Errorf("with LimitsRequired: %v, want a RuntimeError naming builder.limits.required", err)
 	}
 }

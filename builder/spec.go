@@ -134,6 +134,20 @@ func (s *Step) Spec(root, source string, withLimits bool) (*specs.Spec, error) {
 	// The domain name is set by the runtime with setdomainname(2), which
 	// works in the build's user namespace; the kernel.domainname sysctl
 	// would not (/proc/sys is writable by host root only).
+	if !withLimits {
+		// No cgroup: the rlimits that stand in. RLIMIT_AS bounds each
+		// process's address space (not the build's total, and it counts
+		// mappings never touched); RLIMIT_NPROC counts the processes of
+		// the build's host uid, which only the build's processes hold.
+		if s.Memory > 0 {
+			m := uint64(s.Memory)
+			sp.Process.Rlimits = append(sp.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_AS", Hard: m, Soft: m})
+		}
+		if s.Pids > 0 {
+			p := uint64(s.Pids)
+			sp.Process.Rlimits = append(sp.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_NPROC", Hard: p, Soft: p})
+		}
+	}
 	if withLimits {
 		if s.Memory > 0 {
 			m := s.Memory

@@ -117,10 +117,17 @@ func (s *Step) record(rt *Runtime, sb *sandbox, res *Result) *evidence.Sandbox {
 	case s.Memory == 0 && s.Pids == 0:
 		r.Limits.Reason = "none configured"
 	case res.Memory == 0 && res.Pids == 0:
-		r.Limits.Reason = "not applied"
+		// The rlimits stood in (Spec without limits).
+		if s.Memory > 0 {
+			r.Limits.Applied = append(r.Limits.Applied, fmt.Sprintf("memory=%d (RLIMIT_AS, per process)", s.Memory))
+		}
+		if s.Pids > 0 {
+			r.Limits.Applied = append(r.Limits.Applied, fmt.Sprintf("pids=%d (RLIMIT_NPROC)", s.Pids))
+		}
+		r.Limits.Reason = "cgroups could not be used, so rlimits stand in"
 		for _, n := range res.Notes {
 			if why, ok := strings.CutPrefix(n, "memory and pids limits not applied: "); ok {
-				r.Limits.Reason = why
+				r.Limits.Reason = "cgroups could not be used (" + why + "), so rlimits stand in"
 			}
 		}
 	}

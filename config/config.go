@@ -68,6 +68,10 @@ type Limits struct {
 	// Scratch bounds the disk space a run's writable copy of its source
 	// (and of npm's cache) may take (default 16Gi).
 	Scratch Quantity `yaml:"scratch" json:"scratch"`
+	// Required makes memory and pids limits that the sandbox cannot
+	// enforce through cgroups (a rootless build never can) an error
+	// (exit 3), rather than enforced as far as rlimits reach.
+	Required bool `yaml:"required,omitempty" json:"required,omitempty"`
 }
 
 // Dependency is one entry of the dependencies section: a lockfile whose

@@ -69,7 +69,7 @@ func (g *run) build(ctx context.Context) error {
 	base := builder.Step{
 		Command: cfg.Builder.Command, Workdir: cfg.Builder.Workdir, Source: cfg.Source.Resolved,
 		Env: cfg.Builder.Env, SourceDateEpoch: epoch, Timeout: time.Duration(cfg.Builder.Timeout), Runtime: rt,
-		Memory: int64(cfg.Builder.Limits.Memory), Pids: cfg.Builder.Limits.Pids,
+		Memory: int64(cfg.Builder.Limits.Memory), Pids: cfg.Builder.Limits.Pids, LimitsRequired: cfg.Builder.Limits.Required,
 		MaxLog: int64(cfg.Limits.BuildLogBytes), MaxOutputEntries: cfg.Limits.OutputEntries,
 		Scratch: int64(cfg.Builder.Limits.Scratch),
 	}
