@@ -188,7 +188,8 @@ func rootlessBuild(t *testing.T, u testUser, mode, image string) {
 echo changed >> hello.txt && cp hello.txt /out/hello.txt
 if echo probe | nc -w 2 127.0.0.1 %d; then echo reached > /out/reach; else echo unreachable > /out/reach; fi
 : %s
-sleep 2`, port, marker)
+sleep 2
+echo done > /out/done`, port, marker)
 	cfg := fmt.Sprintf(`apiVersion: buildguard/v1
 source: src
 sourceDateEpoch: "1700000000"
@@ -222,7 +223,8 @@ policy:
 		t.Fatal(err)
 	}
 	// While the builds run, read the host ids of every process whose
-	// command line holds the marker (the build's shell).
+	// command line holds the marker (the build's shell, which a command
+	// after the sleep keeps from exec'ing it).
 	var mu sync.Mutex
 	hostUIDs := map[string]bool{}
 	stop := make(chan struct{})
