@@ -144,11 +144,12 @@ type Rekor struct {
 
 // Policy is what the decision requires beyond the built-in checks.
 type Policy struct {
-	BuilderIDs     []string `yaml:"builderIDs" json:"builderIDs"`         // provenance required when set
-	SourceURIs     []string `yaml:"sourceURIs" json:"sourceURIs"`         // allowed provenance source URIs
-	RequireDiverse bool     `yaml:"requireDiverse" json:"requireDiverse"` // no diverse builder is a violation
-	Waive          []string `yaml:"waive" json:"waive"`                   // built-in checks switched off
-	Rules          []Rule   `yaml:"rules" json:"rules"`                   // CEL rules
+	BuilderIDs     []string `yaml:"builderIDs" json:"builderIDs"`           // provenance required when set
+	SourceURIs     []string `yaml:"sourceURIs" json:"sourceURIs"`           // allowed provenance source URIs
+	RequireVSA     bool     `yaml:"requireVSA" json:"requireVSA,omitempty"` // builder images need a verified PASSED VSA (omitted when false: the policy digest of older files is unchanged)
+	RequireDiverse bool     `yaml:"requireDiverse" json:"requireDiverse"`   // no diverse builder is a violation
+	Waive          []string `yaml:"waive" json:"waive"`                     // built-in checks switched off
+	Rules          []Rule   `yaml:"rules" json:"rules"`                     // CEL rules
 }
 
 // Rule is a named CEL expression that must hold for the decision to pass.
