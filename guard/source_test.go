@@ -7,15 +7,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/buildguard/buildguard/attest"
 	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
+	"github.com/buildguard/buildguard/internal/testimage"
+	"github.com/buildguard/buildguard/publish"
 )
 
 // TestSourceFromGit: a git checkout's repository (without the token of
 // its origin URL) and commit reach report.json and the provenance; the
 // evidence directory inside the checkout is neither dirt nor digest; a
 // changed file is a note.
-func TestSourceFromGit(t *testing.T) {
+// gitSource makes a git checkout with one commit and the given origin.
+func gitSource(t *testing.T, origin string) (string, string) {
+	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
 	}
@@ -37,8 +44,12 @@ func TestSourceFromGit(t *testing.T) {
 	}
 	git("add", "main.go")
 	git("commit", "-q", "-m", "one")
-	git("remote", "add", "origin", "https://oauth2:glpat-TOKEN@gitlab.example/group/app.git")
-	commit := git("rev-parse", "HEAD")
+	git("remote", "add", "origin", origin)
+	return src, git("rev-parse", "HEAD")
+}
+
+func TestSourceFromGit(t *testing.T) {
+	src, commit := gitSource(t, "https://oauth2:glpat-TOKEN@gitlab.example/group/app.git")
 	out := filepath.Join(src, ".buildguard")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
@@ -75,5 +86,48 @@ func TestSourceFromGit(t *testing.T) {
 	}
 	if g2.report.Source.Digest == s.Digest {
 		t.Error("a changed file left the digest unchanged")
+	}
+}
+
+// TestPublishNamesSourceAndRunsProgram: a passing build of a git checkout
+// publishes onto the base with publish's image config and with the
+// checkout's repository (no token) and commit as the manifest's
+// org.opencontainers.image.source and .revision.
+func TestPublishNamesSourceAndRunsProgram(t *testing.T) {
+	reg := startCountingRegistry(t)
+	base, err := testimage.PushFiles(t.Context(), reg.host+"/base:1", map[string]string{"etc/os-release": "ID=test\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, commit := gitSource(t, "https://ci:TOKEN@github.com/org/app.git")
+	g := decided(t, reg.host+"/app:v1", evidence.Pass, nil)
+	g.cfg.Source.Resolved = src
+	g.cfg.Base = reg.host + "/base@" + base
+	g.cfg.Publish.Entrypoint = []string{"/app"}
+	g.report.Source = &evidence.Source{Path: ".", SourceDateEpoch: 1700000000}
+	if _, err := g.readSource(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.finish(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(mustRef(t, reg.host+"/app@"+g.report.Published.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mf.Annotations[publish.AnnotationSource] != "https://github.com/org/app.git" || mf.Annotations[publish.AnnotationRevision] != commit {
+		t.Errorf("annotations %v", mf.Annotations)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil || strings.Join(cf.Config.Entrypoint, " ") != "/app" {
+		t.Errorf("config %+v %v", cf, err)
+	}
+	prov := readFile(t, g.opts.Out, attest.ProvenanceFile)
+	if !strings.Contains(string(prov), `"gitCommit": "`+commit+`"`) || !strings.Contains(string(prov), "git+https://github.com/org/app.git") || strings.Contains(string(prov), "TOKEN") {
+		t.Errorf("provenance does not name the git source:\n%s", prov)
 	}
 }
