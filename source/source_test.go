@@ -30,6 +30,7 @@ func TestRepositoryURI(t *testing.T) {
 		{"git+https://github.com/org/repo", "git+https://github.com/org/repo"},
 		{"git://git.kernel.org/pub/scm/git/git.git", "git+git://git.kernel.org/pub/scm/git/git.git"},
 		{"git@[::1]:org/repo.git", "git+ssh://[::1]/org/repo.git"},
+		{"https://gitlab.example/group%2Fsub/repo.git/", "git+https://gitlab.example/group%2Fsub/repo.git"},
 		// not network locations: nothing recorded
 		{"", ""},
 		{"/srv/git/repo.git", ""},

@@ -103,8 +103,7 @@ func parseRemote(s string) *url.URL {
 		host += ":" + port
 	}
 	u.Host = host
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
+	u.Path, u.RawPath = strings.TrimRight(u.Path, "/"), strings.TrimRight(u.RawPath, "/")
 	if u.Path == "" {
 		return nil // a host is not a repository
 	}
