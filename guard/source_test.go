@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/buildguard/buildguard/attest"
 	"github.com/buildguard/buildguard/config"
@@ -90,12 +92,17 @@ func TestSourceFromGit(t *testing.T) {
 }
 
 // TestPublishNamesSourceAndRunsProgram: a passing build of a git checkout
-// publishes onto the base with publish's image config and with the
+// publishes onto the (OCI) base with publish's image config and with the
 // checkout's repository (no token) and commit as the manifest's
 // org.opencontainers.image.source and .revision.
 func TestPublishNamesSourceAndRunsProgram(t *testing.T) {
 	reg := startCountingRegistry(t)
-	base, err := testimage.PushFiles(t.Context(), reg.host+"/base:1", map[string]string{"etc/os-release": "ID=test\n"})
+	baseImg, err := testimage.Files(map[string]string{"etc/os-release": "ID=test\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseImg = mutate.ConfigMediaType(mutate.MediaType(baseImg, types.OCIManifestSchema1), types.OCIConfigJSON)
+	base, err := testimage.Push(t.Context(), reg.host+"/base:1", baseImg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,7 +247,20 @@ func onBase(o Options, created time.Time, ropts []remote.Option) (v1.Image, erro
 	if err != nil {
 		return nil, fmt.Errorf("reading the config of %s: %w", o.Base, err)
 	}
+	ann := map[string]string{AnnotationCreated: created.Format(time.RFC3339), AnnotationBaseName: ref.Context().Name(), AnnotationBaseDigest: ref.DigestStr()}
+	maps.Copy(ann, o.Annotations)
 	cfg := cf.Config.DeepCopy()
+	oci := mt == types.OCIManifestSchema1
+	if !oci {
+		// A Docker manifest has no annotations: the same keys go into the
+		// config's labels, where Docker-era consumers read them (a label
+		// the user sets wins).
+		cfg.Labels = maps.Clone(cfg.Labels)
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		maps.Copy(cfg.Labels, ann)
+	}
 	o.Config.apply(cfg)
 	if img, err = mutate.Config(img, *cfg); err != nil {
 		return nil, fmt.Errorf("setting the image config: %w", err)
@@ -255,8 +268,9 @@ func onBase(o Options, created time.Time, ropts []remote.Option) (v1.Image, erro
 	if img, err = mutate.CreatedAt(img, v1.Time{Time: created}); err != nil {
 		return nil, fmt.Errorf("setting the creation time: %w", err)
 	}
-	ann := map[string]string{AnnotationCreated: created.Format(time.RFC3339), AnnotationBaseName: ref.Context().Name(), AnnotationBaseDigest: ref.DigestStr()}
-	maps.Copy(ann, o.Annotations)
+	if !oci {
+		return img, nil
+	}
 	img, ok := mutate.Annotations(img, ann).(v1.Image)
 	if !ok {
 		return nil, errors.New("annotating the image: not an image")

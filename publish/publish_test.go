@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/internal/testimage"
@@ -221,11 +222,14 @@ func mustDigest(t *testing.T, s string) name.Digest {
 
 // baseWithConfig pushes a base image with its own command, environment,
 // labels and manifest annotations, as real bases have.
-func baseWithConfig(t *testing.T, host string) string {
+func baseWithConfig(t *testing.T, host string, oci bool) string {
 	t.Helper()
 	img, err := testimage.Files(map[string]string{"etc/os-release": "ID=test\n"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if oci {
+		img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
@@ -250,12 +254,18 @@ func baseWithConfig(t *testing.T, host string) string {
 // TestPublishImageConfig: the image config set in publish lands in the
 // pushed image's config over the base's (an entrypoint clearing the base's
 // cmd, env replaced in place and added in name order, labels merged), the
-// manifest carries the source, revision, creation time and base as OCI
-// annotations and none of the base's own, and the same inputs give the
-// same digest, however the maps iterate.
+// manifest of an OCI image carries the source, revision, creation time and
+// base as OCI annotations and none of the base's own (a Docker manifest,
+// which has no annotations, carries them as labels), and the same inputs
+// give the same digest, however the maps iterate.
 func TestPublishImageConfig(t *testing.T) {
+	t.Run("oci", func(t *testing.T) { testPublishImageConfig(t, true) })
+	t.Run("docker", func(t *testing.T) { testPublishImageConfig(t, false) })
+}
+
+func testPublishImageConfig(t *testing.T, oci bool) {
 	host := startRegistry(t, false)
-	base := baseWithConfig(t, host)
+	base := baseWithConfig(t, host, oci)
 	dir, m := output(t)
 	commit := "0123456789abcdef0123456789abcdef01234567"
 	opts := func(epoch int64) publish.Options {
@@ -301,7 +311,7 @@ func TestPublishImageConfig(t *testing.T) {
 	if c.WorkingDir != "/srv" || c.User != "65532:65532" {
 		t.Errorf("workdir %q user %q", c.WorkingDir, c.User)
 	}
-	if len(c.Labels) != 2 || c.Labels["org.example.team"] != "platform" || c.Labels["org.example.base"] != "overridden" {
+	if c.Labels["org.example.team"] != "platform" || c.Labels["org.example.base"] != "overridden" {
 		t.Errorf("labels %v", c.Labels)
 	}
 	mf, err := img.Manifest()
@@ -314,12 +324,24 @@ func TestPublishImageConfig(t *testing.T) {
 		publish.AnnotationCreated: "2023-11-14T22:13:20Z", publish.AnnotationBaseName: baseRef.Context().Name(),
 		publish.AnnotationBaseDigest: baseRef.DigestStr(),
 	}
-	if len(mf.Annotations) != len(want) {
-		t.Errorf("annotations %v, want %v", mf.Annotations, want)
+	// OCI: the manifest's annotations are exactly these, the labels the
+	// base's and the user's; Docker: no annotations, these among the labels.
+	got, wantLen := mf.Annotations, len(want)
+	if oci && len(c.Labels) != 2 {
+		t.Errorf("labels %v, want the base's and the user's only", c.Labels)
+	}
+	if !oci {
+		got, wantLen = c.Labels, len(want)+2
+		if len(mf.Annotations) != 0 {
+			t.Errorf("a Docker manifest with annotations %v", mf.Annotations)
+		}
+	}
+	if len(got) != wantLen {
+		t.Errorf("annotations %v, want %v", got, want)
 	}
 	for k, v := range want {
-		if mf.Annotations[k] != v {
-			t.Errorf("annotation %s = %q, want %q", k, mf.Annotations[k], v)
+		if got[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
 		}
 	}
 
