@@ -195,6 +195,9 @@ func (g *git) lsFiles(ctx context.Context) (entries map[string]indexEntry, order
 		if !ok || len(f) != 3 || p == "" {
 			return nil, nil, nil, fmt.Errorf("git ls-files: unexpected record %q", rec)
 		}
+		if p == "./" || p == "." {
+			continue // the directory itself: a submodule not checked out, seen from inside
+		}
 		if f[2] != "0" {
 			if !seenConflict[p] {
 				seenConflict[p] = true

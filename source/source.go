@@ -10,7 +10,8 @@
 // so that umask, core.fileMode, ownership and times of one checkout or
 // another do not change it: every clean checkout of a commit has one
 // digest, the same as builder.HashTree gives for the commit's `git archive`
-// unpacked (but for empty directories, which git does not keep). A source
+// unpacked (but for empty directories, which git does not keep, and the
+// files of checked-out submodules, which are covered below their paths). A source
 // that is not a git checkout is hashed by builder.HashTree, whole.
 package source
 
@@ -98,7 +99,7 @@ func Read(ctx context.Context, dir string, o Options) (*Tree, error) {
 	if o.MaxEntries == 0 {
 		o.MaxEntries = builder.DefaultMaxOutputEntries
 	}
-	t, err := readGit(ctx, abs, o)
+	t, err := readGit(ctx, abs, o, 0)
 	if err == nil {
 		return t, nil
 	}
@@ -112,8 +113,9 @@ func Read(ctx context.Context, dir string, o Options) (*Tree, error) {
 	return &Tree{Manifest: m}, nil
 }
 
-// readGit reads a git checkout, or returns errNotCheckout.
-func readGit(ctx context.Context, dir string, o Options) (*Tree, error) {
+// readGit reads a git checkout, or returns errNotCheckout; depth counts
+// the submodules it lies in.
+func readGit(ctx context.Context, dir string, o Options, depth int) (*Tree, error) {
 	if !inGitDir(dir) {
 		return nil, errNotCheckout
 	}
@@ -171,6 +173,12 @@ func readGit(ctx context.Context, dir string, o Options) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hashing %s: %w", dir, err)
 	}
+	subChanged, subUntracked, err := addSubmodules(ctx, dir, m, paths, index, o, depth)
+	if err != nil {
+		return nil, err
+	}
+	changed = append(changed, subChanged...)
+	info.Untracked = append(info.Untracked, subUntracked...)
 	changedSet := map[string]bool{}
 	for _, p := range append(changed, conflicted...) {
 		changedSet[p] = true
@@ -205,6 +213,65 @@ func readGit(ctx context.Context, dir string, o Options) (*Tree, error) {
 		t.Notes = append(t.Notes, dirtyNote(info))
 	}
 	return t, nil
+}
+
+// maxSubmoduleDepth bounds submodules within submodules.
+const maxSubmoduleDepth = 8
+
+// addSubmodules adds the files of each checked-out submodule (a gitlink
+// whose directory is a checkout) below its directory to m, as its own
+// checkout's digest covers them, and returns the submodule paths that
+// differ from what the superproject records (another commit checked out,
+// changed files) and its untracked files, relative to dir. A submodule that
+// is not checked out is an empty directory, as the build sees it.
+func addSubmodules(ctx context.Context, dir string, m *builder.Manifest, paths []string, index map[string]indexEntry, o Options, depth int) (changed, untracked []string, err error) {
+	added := false
+	for _, p := range paths {
+		if index[p].mode != "160000" {
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(p)))
+		if err != nil || !fi.IsDir() {
+			continue // recorded as changed by hashTracked
+		}
+		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(p), ".git")); err != nil {
+			continue // not checked out: an empty directory
+		}
+		if depth >= maxSubmoduleDepth {
+			return nil, nil, fmt.Errorf("submodule %s: more than %d submodules deep", p, maxSubmoduleDepth)
+		}
+		sub, err := readGit(ctx, filepath.Join(dir, filepath.FromSlash(p)), Options{MaxEntries: o.MaxEntries}, depth+1)
+		if errors.Is(err, errNotCheckout) {
+			continue // not checked out (or empty): an empty directory
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("submodule %s: %w", p, err)
+		}
+		if sub.Git.Subdir != "" {
+			continue // not a checkout of its own: files of the superproject's
+		}
+		for _, e := range sub.Manifest.Entries {
+			e.Path = p + "/" + e.Path
+			m.Entries = append(m.Entries, e)
+		}
+		added = true
+		if int64(len(m.Entries)) > o.MaxEntries {
+			return nil, nil, fmt.Errorf("more than %d entries (raise with limits.outputEntries)", o.MaxEntries)
+		}
+		if sub.Git.Commit != index[p].oid {
+			changed = append(changed, p)
+		}
+		for _, c := range sub.Git.Changed {
+			changed = append(changed, p+"/"+c)
+		}
+		for _, u := range sub.Git.Untracked {
+			untracked = append(untracked, p+"/"+u)
+		}
+	}
+	if added {
+		sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Path < m.Entries[j].Path })
+	}
+	return changed, untracked, nil
 }
 
 // maxNamed is how many paths a note names.

@@ -358,3 +358,47 @@ func TestGitOtherOwner(t *testing.T) {
 		t.Fatalf("git = %+v", tr.Git)
 	}
 }
+
+// A checked-out submodule's files are covered, under its path, as its own
+// checkout's digest covers them: two recursive clones agree, and a change
+// inside the submodule is a change of the source.
+func TestGitSubmodule(t *testing.T) {
+	sub, _ := newRepo(t)
+	super, _ := newRepo(t)
+	gitCmd(t, super, "-c", "protocol.file.allow=always", "submodule", "add", "-q", sub, "third_party/sub")
+	gitCmd(t, super, "commit", "-q", "-m", "add a submodule")
+	base := t.TempDir()
+	a, b := filepath.Join(base, "a"), filepath.Join(base, "b")
+	shell(t, base, "022", "git", "-c", "protocol.file.allow=always", "clone", "-q", "--recurse-submodules", super, a)
+	shell(t, base, "077", "git", "-c", "protocol.file.allow=always", "clone", "-q", "--recurse-submodules", super, b)
+	ta, tb := read(t, a, Options{}), read(t, b, Options{})
+	if ta.Manifest.Digest() != tb.Manifest.Digest() {
+		t.Fatalf("recursive clones differ:\n%s\n%s", ta.Manifest.Canonical(), tb.Manifest.Canonical())
+	}
+	if ta.Git.Dirty() {
+		t.Errorf("a clean recursive clone is dirty: %+v", ta.Git)
+	}
+	found := false
+	for _, e := range ta.Manifest.Entries {
+		if e.Path == "third_party/sub/pkg/deep/x.txt" && e.SHA256 != "" {
+			found = true
+		}
+		if strings.Contains(e.Path, ".git/") || strings.HasSuffix(e.Path, "/.git") {
+			t.Errorf("git's own file in the manifest: %s", e.Path)
+		}
+	}
+	if !found {
+		t.Errorf("the submodule's files are not covered:\n%s", ta.Manifest.Canonical())
+	}
+	// Not checked out: an empty directory, another digest.
+	c := filepath.Join(base, "c")
+	shell(t, base, "", "git", "clone", "-q", super, c)
+	if tc := read(t, c, Options{}); tc.Manifest.Digest() == ta.Manifest.Digest() {
+		t.Error("a clone without the submodule's files has the same digest")
+	}
+	write(t, filepath.Join(a, "third_party", "sub", "main.go"), "package main // changed\n", 0o644)
+	ta = read(t, a, Options{})
+	if !ta.Git.Dirty() || !strings.Contains(strings.Join(ta.Notes, ""), `"third_party/sub/main.go"`) || ta.Manifest.Digest() == tb.Manifest.Digest() {
+		t.Errorf("a change inside the submodule: %+v %q", ta.Git, ta.Notes)
+	}
+}
