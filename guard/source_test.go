@@ -18,10 +18,6 @@ import (
 	"github.com/buildguard/buildguard/publish"
 )
 
-// TestSourceFromGit: a git checkout's repository (without the token of
-// its origin URL) and commit reach report.json and the provenance; the
-// evidence directory inside the checkout is neither dirt nor digest; a
-// changed file is a note.
 // gitSource makes a git checkout with one commit and the given origin.
 func gitSource(t *testing.T, origin string) (string, string) {
 	t.Helper()
@@ -50,6 +46,10 @@ func gitSource(t *testing.T, origin string) (string, string) {
 	return src, git("rev-parse", "HEAD")
 }
 
+// TestSourceFromGit: a git checkout's repository (without the token of
+// its origin URL) and commit reach report.json and the provenance; the
+// evidence directory inside the checkout is neither dirt nor digest; a
+// changed file is a note.
 func TestSourceFromGit(t *testing.T) {
 	src, commit := gitSource(t, "https://oauth2:glpat-TOKEN@gitlab.example/group/app.git")
 	out := filepath.Join(src, ".buildguard")

@@ -2,6 +2,7 @@ package publish_test
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -370,5 +371,29 @@ func testPublishImageConfig(t *testing.T, oci bool) {
 	o.Base = ""
 	if _, err := publish.Publish(t.Context(), o); err == nil || !strings.Contains(err.Error(), "needs a base") {
 		t.Errorf("image config without a base: %v", err)
+	}
+}
+
+// TestPublishArtifactNamesSource: without a base, the artifact's manifest
+// carries the source annotations beside its creation time.
+func TestPublishArtifactNamesSource(t *testing.T) {
+	host := startRegistry(t, true)
+	dir, m := output(t)
+	res, err := publish.Publish(t.Context(), publish.Options{Image: host + "/app:v1", Dir: dir, Manifest: m, SourceDateEpoch: epoch,
+		Annotations: map[string]string{publish.AnnotationRevision: "abc123", publish.AnnotationSource: "https://github.com/org/repo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(mustRef(t, host+"/app@"+res.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mf v1.Manifest
+	if err := json.Unmarshal(desc.Manifest, &mf); err != nil {
+		t.Fatal(err)
+	}
+	if mf.Annotations[publish.AnnotationRevision] != "abc123" || mf.Annotations[publish.AnnotationSource] != "https://github.com/org/repo" ||
+		mf.Annotations[publish.AnnotationCreated] != "2023-11-14T22:13:20Z" {
+		t.Errorf("annotations %v", mf.Annotations)
 	}
 }
