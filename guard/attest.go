@@ -122,9 +122,13 @@ func (g *run) attestBuild(ctx context.Context) *attest.Build {
 		Source: cfg.Source.Text, SourceDateEpoch: r.Source.SourceDateEpoch, SourceDigest: r.Source.Digest,
 		Command: cfg.Builder.Command, Workdir: cfg.Builder.Workdir, Env: cfg.Builder.Env,
 	}
-	if b.SourceDigest == "" {
-		if m, err := builder.HashTreeMax(ctx, cfg.Source.Resolved, cfg.Limits.OutputEntries); err == nil {
-			b.SourceDigest = m.Digest()
+	if g.source != nil || b.SourceDigest == "" {
+		t, err := g.readSource(ctx)
+		if err == nil {
+			b.SourceDigest = t.Manifest.Digest()
+		}
+		if err == nil && t.Git != nil {
+			b.Git = &attest.GitSource{URI: t.Git.URI, Commit: t.Git.Commit}
 		}
 	}
 	b.Dependencies = append(goVendorDependencies(cfg.Source.Resolved), dependencyDescriptors(r.Dependencies)...)

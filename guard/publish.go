@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/buildguard/buildguard/attest"
+	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/internal/atomicfile"
 	"github.com/buildguard/buildguard/publish"
@@ -60,7 +61,8 @@ func (g *run) publish(ctx context.Context) error {
 	res, err := publish.Publish(ctx, publish.Options{
 		Image: g.cfg.Publish.Image, Base: g.cfg.Base, Dir: g.output, Manifest: m,
 		SourceDateEpoch: g.report.Source.SourceDateEpoch, Attachments: atts, Remote: g.opts.Remote,
-		About: func(d v1.Descriptor) ([]publish.Attachment, error) { return g.aboutImage(ctx, d) },
+		About:  func(d v1.Descriptor) ([]publish.Attachment, error) { return g.aboutImage(ctx, d) },
+		Config: ImageConfig(g.cfg.Publish), Annotations: g.sourceAnnotations(),
 	})
 	if err != nil {
 		return fmt.Errorf("publishing %s: %w", g.cfg.Publish.Image, err)
@@ -167,4 +169,23 @@ func statementAttachment(file, predicate string, data []byte) publish.Attachment
 func bundleAttachment(file, predicate string, data []byte) publish.Attachment {
 	return publish.Attachment{Name: file, ArtifactType: trust.BundleMediaType, MediaType: trust.BundleMediaType, Data: data,
 		Annotations: map[string]string{annBundlePredicateType: predicate, annBundleContent: "dsse-envelope"}}
+}
+
+// ImageConfig is the image config publish sets over the base's, from
+// buildguard.yaml's publish section.
+func ImageConfig(p config.Publish) publish.ImageConfig {
+	return publish.ImageConfig{Entrypoint: p.Entrypoint, Cmd: p.Cmd, Env: p.Env, WorkingDir: p.Workdir, User: p.User, Labels: p.Labels}
+}
+
+// sourceAnnotations name the source of a git checkout on the published
+// manifest: its repository URL (when it has a network origin) and commit.
+func (g *run) sourceAnnotations() map[string]string {
+	if g.source == nil || g.source.Git == nil {
+		return nil
+	}
+	ann := map[string]string{publish.AnnotationRevision: g.source.Git.Commit}
+	if u := g.source.Git.URL; u != "" {
+		ann[publish.AnnotationSource] = u
+	}
+	return ann
 }
