@@ -25,6 +25,9 @@ const (
 	ProvenancePredicateType = "https://slsa.dev/provenance/v1"
 	// VSAPredicateType is the SLSA Verification Summary Attestation v1.
 	VSAPredicateType = "https://slsa.dev/verification_summary/v1"
+	// CosignSignPredicateType is the predicate of the statement cosign v3
+	// signs an image with (ImageSignature).
+	CosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
 
 	// BuildType names the guarded build, its externalParameters and its
 	// byproducts.
@@ -60,6 +63,15 @@ const (
 	VSAFile              = "vsa.json"
 	ProvenanceBundleFile = "provenance.sigstore.json"
 	VSABundleFile        = "vsa.sigstore.json"
+
+	// The statements about the pushed image, written after the push and
+	// attached to it: its provenance and VSA (byte-stable), their bundles
+	// and the bundle of its signature (ImageSignature), when signed.
+	ImageProvenanceFile       = "image.provenance.json"
+	ImageVSAFile              = "image.vsa.json"
+	ImageProvenanceBundleFile = "image.provenance.sigstore.json"
+	ImageVSABundleFile        = "image.vsa.sigstore.json"
+	ImageSignatureBundleFile  = "image.sigstore.json"
 )
 
 // Statement is an in-toto Statement v1.

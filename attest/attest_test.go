@@ -174,3 +174,46 @@ func parseStatement(t *testing.T, data []byte) (*intoto.Statement, []byte) {
 func decode(pred []byte, m proto.Message) error {
 	return protojson.Unmarshal(pred, m)
 }
+
+// TestProvenanceGitSource: a git source is a resolved dependency beside
+// the tree digest, by repository URI and commit, in a valid SLSA
+// provenance; without one nothing is added.
+func TestProvenanceGitSource(t *testing.T) {
+	b := sampleBuild()
+	commit := "0123456789abcdef0123456789abcdef01234567"
+	b.Git = &attest.GitSource{URI: "git+https://github.com/org/repo.git", Commit: commit}
+	prov, _ := statements(t, b, true)
+	var st intoto.Statement
+	if err := protojson.Unmarshal(prov, &st); err != nil {
+		t.Fatal(err)
+	}
+	var pred provenancev1.Provenance
+	if err := protojson.Unmarshal(mustJSON(t, st.GetPredicate()), &pred); err != nil {
+		t.Fatal(err)
+	}
+	deps := pred.GetBuildDefinition().GetResolvedDependencies()
+	if len(deps) < 2 || deps[0].GetName() != "source" || deps[0].GetDigest()["sha256"] != hexB {
+		t.Fatalf("first dependency is not the source tree: %v", deps)
+	}
+	if deps[1].GetName() != attest.GitSourceName || deps[1].GetUri() != "git+https://github.com/org/repo.git" || deps[1].GetDigest()["gitCommit"] != commit {
+		t.Errorf("second dependency is not the git source: %v", deps[1])
+	}
+	again, _ := statements(t, b, true)
+	if !bytes.Equal(prov, again) {
+		t.Error("not byte-stable")
+	}
+	b.Git = nil
+	plain, _ := statements(t, b, true)
+	if bytes.Contains(plain, []byte("gitCommit")) {
+		t.Error("a non-git source names a commit")
+	}
+}
+
+func mustJSON(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	data, err := protojson.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

@@ -49,6 +49,18 @@ type Image struct {
 	Digest string // sha256:<hex>; empty when not pinned
 }
 
+// GitSource is the repository and commit a source was checked out from.
+type GitSource struct {
+	// URI is "git+https://host/path" (or git+ssh, git+http, git+git),
+	// without credentials; empty when the checkout has no network remote.
+	URI string
+	// Commit is the commit id, hex.
+	Commit string
+}
+
+// GitSourceName names the git source among the resolved dependencies.
+const GitSourceName = "git"
+
 // Build describes a guarded build: what the statements say.
 type Build struct {
 	// Files are the control run's output files; OutputDigest its tree
@@ -60,6 +72,9 @@ type Build struct {
 	Source          string
 	SourceDigest    string
 	SourceDateEpoch int64
+	// Git, when the source is a git checkout, names its repository and
+	// commit: a resolved dependency beside the tree digest.
+	Git *GitSource
 	// Dependencies are further resolved dependencies that the source
 	// brings, listed after the source and before the images: the vendored
 	// Go modules (GoVendorDependencies).
@@ -116,6 +131,9 @@ func Provenance(b *Build) (*Statement, error) {
 	var deps []ResourceDescriptor
 	if d := DigestSet(b.SourceDigest); d != nil {
 		deps = append(deps, ResourceDescriptor{Name: "source", Digest: d, MediaType: SourceMediaType})
+	}
+	if g := b.Git; g != nil && g.Commit != "" {
+		deps = append(deps, ResourceDescriptor{Name: GitSourceName, URI: g.URI, Digest: map[string]string{"gitCommit": g.Commit}})
 	}
 	deps = append(deps, b.Dependencies...)
 	images := append([]Image(nil), b.Images...)

@@ -112,9 +112,31 @@ type DiverseBuilder struct {
 	Image string `yaml:"image" json:"image"`
 }
 
-// Publish says where the output goes on a pass.
+// Publish says where the output goes on a pass and, when it goes onto a
+// base, the image config it runs with. An unset field keeps the base's.
 type Publish struct {
 	Image string `yaml:"image" json:"image"` // a destination: a tag, never a digest
+	// Entrypoint and Cmd are the command the image runs (as a Dockerfile's
+	// ENTRYPOINT and CMD, exec form). Setting Entrypoint alone clears the
+	// base's Cmd, as Docker does, so that the base's arguments are not
+	// passed to the program.
+	Entrypoint []string `yaml:"entrypoint" json:"entrypoint,omitempty"`
+	Cmd        []string `yaml:"cmd" json:"cmd,omitempty"`
+	// Env is added to the base's environment (a name the base sets is
+	// replaced in place).
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Workdir is the working directory, absolute.
+	Workdir string `yaml:"workdir" json:"workdir,omitempty"`
+	// User is the user the image runs as: name or uid, optionally
+	// ":group" or ":gid".
+	User string `yaml:"user" json:"user,omitempty"`
+	// Labels are added to the base's labels.
+	Labels map[string]string `yaml:"labels" json:"labels,omitempty"`
+}
+
+// SetsImageConfig reports whether any image config field is set.
+func (p *Publish) SetsImageConfig() bool {
+	return len(p.Entrypoint)+len(p.Cmd)+len(p.Env)+len(p.Labels) > 0 || p.Workdir != "" || p.User != ""
 }
 
 // Trust says what makes an image trusted.
@@ -144,11 +166,12 @@ type Rekor struct {
 
 // Policy is what the decision requires beyond the built-in checks.
 type Policy struct {
-	BuilderIDs     []string `yaml:"builderIDs" json:"builderIDs"`         // provenance required when set
-	SourceURIs     []string `yaml:"sourceURIs" json:"sourceURIs"`         // allowed provenance source URIs
-	RequireDiverse bool     `yaml:"requireDiverse" json:"requireDiverse"` // no diverse builder is a violation
-	Waive          []string `yaml:"waive" json:"waive"`                   // built-in checks switched off
-	Rules          []Rule   `yaml:"rules" json:"rules"`                   // CEL rules
+	BuilderIDs     []string `yaml:"builderIDs" json:"builderIDs"`           // provenance required when set
+	SourceURIs     []string `yaml:"sourceURIs" json:"sourceURIs"`           // allowed provenance source URIs
+	RequireVSA     bool     `yaml:"requireVSA" json:"requireVSA,omitempty"` // builder images need a verified PASSED VSA (omitted when false: the policy digest of older files is unchanged)
+	RequireDiverse bool     `yaml:"requireDiverse" json:"requireDiverse"`   // no diverse builder is a violation
+	Waive          []string `yaml:"waive" json:"waive"`                     // built-in checks switched off
+	Rules          []Rule   `yaml:"rules" json:"rules"`                     // CEL rules
 }
 
 // Rule is a named CEL expression that must hold for the decision to pass.

@@ -14,7 +14,7 @@
 //	base, publish{image},
 //	trust{trustedRoot, keys, identities[{issuer, issuerRegExp, subject, subjectRegExp}],
 //	      insecureIgnoreTlog, rekor{url}, checkpoints},
-//	policy{builderIDs, sourceURIs, requireDiverse, waive, rules[{name, expr}]},
+//	policy{builderIDs, sourceURIs, requireVSA, requireDiverse, waive, rules[{name, expr}]},
 //	limits{imageBytes, layers, tarEntries, pathLength, pathDepth, buildLogBytes,
 //	       outputEntries, referrers, signatureManifestBytes, bundleBytes,
 //	       bundleLogEntries, diffFiles, diffLines, diffFileBytes}

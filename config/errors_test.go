@@ -177,6 +177,23 @@ var problemCases = []struct {
 		[]string{"buildguard.yaml:5: publish.image: must not carry a digest"}},
 	{"publish with tag and digest", doc(head, "publish: {image: registry.example/app:v1@"+digest+"}"),
 		[]string{"buildguard.yaml:5: publish.image: must not carry a digest"}},
+	{"publish config without a base", doc(head, "publish: {image: registry.example/app:v1, cmd: [serve]}"),
+		[]string{"buildguard.yaml:5: publish.cmd: needs base: without a base the output is pushed as an OCI artifact"}},
+	{"publish config without an image", doc(head, "base: static@"+digest, "publish: {user: nonroot}"),
+		[]string{"buildguard.yaml:6: publish.user: is set but publish.image is not"}},
+	{"bad publish config", doc(head, "base: static@"+digest, "publish:", "  image: registry.example/app:v1",
+		"  entrypoint: ['', x]", "  env: {1BAD: x, GOOD: y}", "  workdir: app/", "  user: 'root; rm'", "  labels: {'a b': x}"),
+		[]string{
+			"buildguard.yaml:8: publish.entrypoint[0]: must not be empty: it is the program to run",
+			`buildguard.yaml:9: publish.env["1BAD"]: invalid variable name "1BAD"`,
+			`buildguard.yaml:10: publish.workdir: want an absolute path in the image, such as /app, got "app/"`,
+			`buildguard.yaml:11: publish.user: want a user name or uid, optionally :group or :gid (such as 65532 or nonroot:nonroot), got "root; rm"`,
+			`buildguard.yaml:12: publish.labels["a b"]: invalid label key "a b"`,
+		}},
+	{"unclean publish workdir", doc(head, "base: static@"+digest, "publish: {image: r.example/app:v1, workdir: /app/../etc}"),
+		[]string{`buildguard.yaml:6: publish.workdir: want a clean path (no trailing /, no . or .. elements), such as "/etc", got "/app/../etc"`}},
+	{"cmd without entrypoint", doc(head, "base: static@"+digest, "publish: {image: r.example/app:v1, cmd: ['']}"),
+		[]string{"buildguard.yaml:6: publish.cmd[0]: must not be empty: without an entrypoint it is the program to run"}},
 	{"identity without issuer", doc(head, "trust:", "  identities:", "    - {subject: x}"),
 		[]string{"buildguard.yaml:7: trust.identities[0]: needs an issuer or issuerRegExp"}},
 	{"identity without subject", doc(head, "trust:", "  identities:", "    - {issuerRegExp: x}"),
@@ -263,5 +280,21 @@ func TestTooManyProblems(t *testing.T) {
 	got := strings.Split(err.Error(), "\n")
 	if len(got) != 101 || got[100] != "buildguard.yaml: too many problems: 50 more not shown" {
 		t.Errorf("got %d problems, last %q", len(got), got[len(got)-1])
+	}
+}
+
+// TestPublishImageConfig: the image config fields of publish are read as
+// written.
+func TestPublishImageConfig(t *testing.T) {
+	c, err := config.Parse(doc(head, "base: static@"+digest, "publish:", "  image: registry.example/app:v1",
+		"  entrypoint: [/app, --serve]", "  cmd: [--port, '8080']", "  env: {TZ: UTC}", "  workdir: /srv",
+		"  user: '65532:65532'", "  labels: {org.example.team: platform}"), "buildguard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Publish
+	if strings.Join(p.Entrypoint, " ") != "/app --serve" || strings.Join(p.Cmd, " ") != "--port 8080" || p.Env["TZ"] != "UTC" ||
+		p.Workdir != "/srv" || p.User != "65532:65532" || p.Labels["org.example.team"] != "platform" || !p.SetsImageConfig() {
+		t.Errorf("publish = %+v", p)
 	}
 }

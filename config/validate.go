@@ -67,6 +67,7 @@ func (c *Config) validate(col *collector, bad map[string]bool) {
 	if p := c.Publish.Image; p != "" && v.image("publish.image", p) && strings.Contains(p, "@") {
 		v.fail("publish.image", "must not carry a digest: it is the destination of the output, give a tag such as registry.example/app:v1.2.3")
 	}
+	v.publish(c)
 	v.trust(&c.Trust)
 	v.policy(&c.Policy)
 	v.limits(&c.Limits)
@@ -345,4 +346,104 @@ func joinNames[T ~string](xs []T) string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// userRE is an image config's user: a name or uid, optionally ":" and a
+// group name or gid (as the OCI image spec and Docker accept it).
+var userRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$`)
+
+// labelKeyRE is a label's key: printable, no space (reverse-DNS by
+// convention, not by rule).
+var labelKeyRE = regexp.MustCompile(`^[\x21-\x7e]+$`)
+
+// maxImageConfigEntries bounds each list and map of the image config.
+const maxImageConfigEntries = 1024
+
+// publish checks the image config fields of publish.
+func (v *validator) publish(c *Config) {
+	p := &c.Publish
+	if !p.SetsImageConfig() {
+		return
+	}
+	first := publishFirstSet(p)
+	switch {
+	case p.Image == "":
+		v.fail(first, "is set but publish.image is not: nothing is published to carry it")
+	case c.Base == "":
+		v.fail(first, "needs base: without a base the output is pushed as an OCI artifact, which no container engine runs; set base to the image the program runs on")
+	}
+	for _, l := range []struct {
+		field string
+		list  []string
+	}{{"publish.entrypoint", p.Entrypoint}, {"publish.cmd", p.Cmd}} {
+		if len(l.list) > maxImageConfigEntries {
+			v.fail(l.field, "more than %d entries", maxImageConfigEntries)
+		}
+		for i, a := range l.list {
+			v.noNUL(fmt.Sprintf("%s[%d]", l.field, i), a)
+		}
+	}
+	if len(p.Entrypoint) > 0 && p.Entrypoint[0] == "" {
+		v.fail("publish.entrypoint[0]", "must not be empty: it is the program to run")
+	}
+	if len(p.Entrypoint) == 0 && len(p.Cmd) > 0 && p.Cmd[0] == "" {
+		v.fail("publish.cmd[0]", "must not be empty: without an entrypoint it is the program to run")
+	}
+	for _, k := range sortedKeys(p.Env) {
+		field := joinPath("publish.env", k)
+		if !envNameRE.MatchString(k) {
+			v.fail(field, "invalid variable name %q: want letters, digits and _, not starting with a digit", k)
+		}
+		v.noNUL(field, p.Env[k])
+	}
+	if len(p.Env) > maxImageConfigEntries {
+		v.fail("publish.env", "more than %d variables", maxImageConfigEntries)
+	}
+	switch w := p.Workdir; {
+	case w == "":
+	case !path.IsAbs(w):
+		v.fail("publish.workdir", "want an absolute path in the image, such as /app, got %q", w)
+	case path.Clean(w) != w:
+		v.fail("publish.workdir", "want a clean path (no trailing /, no . or .. elements), such as %q, got %q", path.Clean(w), w)
+	}
+	if u := p.User; u != "" && !userRE.MatchString(u) {
+		v.fail("publish.user", "want a user name or uid, optionally :group or :gid (such as 65532 or nonroot:nonroot), got %q", u)
+	}
+	for _, k := range sortedKeys(p.Labels) {
+		field := joinPath("publish.labels", k)
+		if !labelKeyRE.MatchString(k) {
+			v.fail(field, "invalid label key %q: want printable characters without spaces, such as org.example.team", k)
+		}
+		v.noNUL(field, p.Labels[k])
+	}
+	if len(p.Labels) > maxImageConfigEntries {
+		v.fail("publish.labels", "more than %d labels", maxImageConfigEntries)
+	}
+}
+
+// publishFirstSet names the first image config field of publish that is
+// set.
+func publishFirstSet(p *Publish) string {
+	switch {
+	case len(p.Entrypoint) > 0:
+		return "publish.entrypoint"
+	case len(p.Cmd) > 0:
+		return "publish.cmd"
+	case len(p.Env) > 0:
+		return "publish.env"
+	case p.Workdir != "":
+		return "publish.workdir"
+	case p.User != "":
+		return "publish.user"
+	}
+	return "publish.labels"
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

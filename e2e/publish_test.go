@@ -3,10 +3,12 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io/fs"
@@ -18,7 +20,9 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/buildguard/buildguard/internal/harness"
@@ -58,6 +62,7 @@ func TestPublishScripts(t *testing.T) {
 			"storage-snapshot": storageSnapshot,
 			"referrers":        referrers,
 			"gen-key":          genKey,
+			"copy-referrers":   copyReferrers,
 		},
 	})
 }
@@ -134,4 +139,72 @@ func genKey(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644))
+}
+
+// copy-referrers FILE REF: copy every Sigstore bundle attached to the image
+// FILE names (the NAME:TAG@DIGEST line that buildguard build prints) onto
+// the image REF (NAME@DIGEST), as someone with push access would copy a
+// good image's statements onto another image: each referrer's blobs are
+// copied into REF's repository and its manifest put again with REF as its
+// subject (through the tag fallback on distribution 2.8).
+func copyReferrers(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: copy-referrers FILE REF")
+	}
+	ref, dig, ok := strings.Cut(strings.TrimSpace(ts.ReadFile(args[0])), "@")
+	if !ok {
+		ts.Fatalf("%s: want NAME:TAG@DIGEST", args[0])
+	}
+	from, err := name.NewTag(ref)
+	ts.Check(err)
+	to, err := name.NewDigest(args[1])
+	ts.Check(err)
+	target, err := remote.Get(to)
+	ts.Check(err)
+	subject := v1.Descriptor{MediaType: target.MediaType, Digest: target.Digest, Size: target.Size}
+	idx, err := remote.Referrers(from.Context().Digest(dig))
+	ts.Check(err)
+	im, err := idx.IndexManifest()
+	ts.Check(err)
+	n := 0
+	for _, d := range im.Manifests {
+		if !strings.HasPrefix(d.ArtifactType, "application/vnd.dev.sigstore.bundle") {
+			continue
+		}
+		img, err := remote.Image(from.Context().Digest(d.Digest.String()))
+		ts.Check(err)
+		m, err := img.Manifest()
+		ts.Check(err)
+		for _, b := range append([]v1.Descriptor{m.Config}, m.Layers...) {
+			l, err := img.LayerByDigest(b.Digest)
+			if err != nil {
+				l, err = remote.Layer(from.Context().Digest(b.Digest.String()))
+			}
+			ts.Check(err)
+			ts.Check(remote.WriteLayer(to.Context(), l))
+		}
+		raw, err := img.RawManifest()
+		ts.Check(err)
+		var doc map[string]any
+		ts.Check(json.Unmarshal(raw, &doc))
+		doc["subject"] = subject
+		raw, err = json.Marshal(doc)
+		ts.Check(err)
+		h, _, err := v1.SHA256(bytes.NewReader(raw))
+		ts.Check(err)
+		ts.Check(remote.Put(to.Context().Digest(h.String()), rawManifest(raw)))
+		n++
+	}
+	if n == 0 {
+		ts.Fatalf("%s has no bundle to copy", dig)
+	}
+	ts.Logf("copied %d bundle(s) onto %s", n, to)
+}
+
+// rawManifest is an OCI image manifest put as it is.
+type rawManifest []byte
+
+func (m rawManifest) RawManifest() ([]byte, error) { return m, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) {
+	return types.OCIManifestSchema1, nil
 }

@@ -109,10 +109,17 @@ type Violation struct {
 
 // Source describes the source tree that was built.
 type Source struct {
-	Path            string `json:"path"`
-	Digest          string `json:"digest,omitempty"`
-	GitCommit       string `json:"gitCommit,omitempty"`
-	SourceDateEpoch int64  `json:"sourceDateEpoch"`
+	Path   string `json:"path"`
+	Digest string `json:"digest,omitempty"`
+	// GitCommit is the commit of a git checkout, and Repository its
+	// remote "origin" as the provenance records it ("git+https://...",
+	// without credentials), empty when not a network URL.
+	GitCommit  string `json:"gitCommit,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	// Uncommitted says the checkout differed from GitCommit (a note names
+	// the paths).
+	Uncommitted     bool  `json:"uncommitted,omitempty"`
+	SourceDateEpoch int64 `json:"sourceDateEpoch"`
 	// Scratch says how the disk space of each run's writable copy of the
 	// source was bounded.
 	Scratch *Scratch `json:"scratch,omitempty"`

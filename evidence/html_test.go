@@ -259,3 +259,29 @@ func TestRunRowsNameTheVariationAFailedRunCouldNotStand(t *testing.T) {
 		t.Errorf("run 2's status %q", got)
 	}
 }
+
+// TestSourceNamesRepositoryAndCommit: report.json and report.html show a
+// git source's repository and commit, and say when the checkout had
+// uncommitted changes.
+func TestSourceNamesRepositoryAndCommit(t *testing.T) {
+	r := passReport()
+	r.Source.Repository = "git+https://github.com/org/repo.git"
+	r.Source.Uncommitted = true
+	page := render(t, r, nil, nil)
+	for _, want := range []string{"<th>repository</th>", "https://github.com/org/repo.git", "0123abcd", "with uncommitted changes"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	data, err := json.Marshal(r.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"gitCommit":"0123abcd","repository":"git+https://github.com/org/repo.git","uncommitted":true`; !strings.Contains(string(data), want) {
+		t.Errorf("report.json source %s lacks %s", data, want)
+	}
+	r.Source.Uncommitted = false
+	if page := render(t, r, nil, nil); strings.Contains(page, "uncommitted") {
+		t.Error("a clean checkout is called uncommitted")
+	}
+}

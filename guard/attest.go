@@ -22,8 +22,13 @@ const (
 
 // statements holds the encoded statements and, when signed, their bundles.
 type statements struct {
-	// prov is the provenance statement before encoding.
+	// prov is the provenance statement before encoding, build what it
+	// was made of; passed and policyDigest are the VSA's. The statements
+	// about the pushed image are made of them after the push.
 	prov                        *attest.Statement
+	build                       *attest.Build
+	passed                      bool
+	policyDigest                map[string]string
 	provenance, vsa             []byte
 	provenanceBundle, vsaBundle []byte
 }
@@ -103,7 +108,7 @@ func (g *run) attest(ctx context.Context) error {
 			}
 		}
 	}
-	st.prov = prov
+	st.prov, st.build, st.passed, st.policyDigest = prov, b, d.Passed, d.PolicyDigest
 	g.statements = st
 	return nil
 }
@@ -117,9 +122,13 @@ func (g *run) attestBuild(ctx context.Context) *attest.Build {
 		Source: cfg.Source.Text, SourceDateEpoch: r.Source.SourceDateEpoch, SourceDigest: r.Source.Digest,
 		Command: cfg.Builder.Command, Workdir: cfg.Builder.Workdir, Env: cfg.Builder.Env,
 	}
-	if b.SourceDigest == "" {
-		if m, err := builder.HashTreeMax(ctx, cfg.Source.Resolved, cfg.Limits.OutputEntries); err == nil {
-			b.SourceDigest = m.Digest()
+	if g.source != nil || b.SourceDigest == "" {
+		t, err := g.readSource(ctx)
+		if err == nil {
+			b.SourceDigest = t.Manifest.Digest()
+		}
+		if err == nil && t.Git != nil {
+			b.Git = &attest.GitSource{URI: t.Git.URI, Commit: t.Git.Commit}
 		}
 	}
 	b.Dependencies = append(goVendorDependencies(cfg.Source.Resolved), dependencyDescriptors(r.Dependencies)...)

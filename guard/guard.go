@@ -23,6 +23,7 @@ import (
 	"github.com/buildguard/buildguard/pin"
 	"github.com/buildguard/buildguard/policy"
 	"github.com/buildguard/buildguard/reproduce"
+	"github.com/buildguard/buildguard/source"
 	"github.com/buildguard/buildguard/trust"
 )
 
@@ -167,6 +168,8 @@ type run struct {
 	// deps is what the prefetch stage prepared for the builds.
 	deps  *deps.Result
 	diffs map[string][]byte
+	// source is the source as read, once read.
+	source *source.Tree
 }
 
 func (g *run) result() *Result {

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 
 	"github.com/buildguard/buildguard/attest"
+	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
+	"github.com/buildguard/buildguard/internal/atomicfile"
 	"github.com/buildguard/buildguard/publish"
 	"github.com/buildguard/buildguard/trust"
 )
@@ -59,7 +61,8 @@ func (g *run) publish(ctx context.Context) error {
 	res, err := publish.Publish(ctx, publish.Options{
 		Image: g.cfg.Publish.Image, Base: g.cfg.Base, Dir: g.output, Manifest: m,
 		SourceDateEpoch: g.report.Source.SourceDateEpoch, Attachments: atts, Remote: g.opts.Remote,
-		About: func(d v1.Descriptor) ([]publish.Attachment, error) { return g.aboutImage(ctx, d) },
+		About:  func(d v1.Descriptor) ([]publish.Attachment, error) { return g.aboutImage(ctx, d) },
+		Config: ImageConfig(g.cfg.Publish), Annotations: g.sourceAnnotations(),
 	})
 	if err != nil {
 		return fmt.Errorf("publishing %s: %w", g.cfg.Publish.Image, err)
@@ -68,8 +71,15 @@ func (g *run) publish(ctx context.Context) error {
 	return nil
 }
 
-// attachments are the SBOMs, the statements and their bundles, in a fixed
-// order.
+// attachments are the SBOMs, in a fixed order. The statements about the
+// output's files (provenance.json, vsa.json and their bundles) stay in the
+// evidence directory and are not attached: a referrer of an image is read
+// as a claim about that image, and a signed statement whose subject is
+// another digest cannot be told, by any verifier (buildguard verify,
+// cosign, an admission controller), from one copied from another
+// artifact. Attached, they were refused as "digest-mismatch" beside every
+// good signature, the very reason that catches a copied statement.
+// aboutImage attaches the same statements about the pushed image instead.
 func (g *run) attachments() ([]publish.Attachment, error) {
 	var out []publish.Attachment
 	if g.report.SBOM != nil {
@@ -85,52 +95,97 @@ func (g *run) attachments() ([]publish.Attachment, error) {
 			out = append(out, publish.Attachment{Name: f, ArtifactType: mt, MediaType: mt, Data: data})
 		}
 	}
-	st := g.statements
-	if st == nil {
-		return out, nil
-	}
-	for _, s := range []struct {
-		name, predicate string
-		data, bundle    []byte
-		bundleName      string
-	}{
-		{attest.ProvenanceFile, attest.ProvenancePredicateType, st.provenance, st.provenanceBundle, attest.ProvenanceBundleFile},
-		{attest.VSAFile, attest.VSAPredicateType, st.vsa, st.vsaBundle, attest.VSABundleFile},
-	} {
-		out = append(out, publish.Attachment{Name: s.name, ArtifactType: attest.PayloadType, MediaType: attest.PayloadType, Data: s.data,
-			Annotations: map[string]string{annPredicateType: s.predicate}})
-		if s.bundle != nil {
-			out = append(out, publish.Attachment{Name: s.bundleName, ArtifactType: trust.BundleMediaType, MediaType: trust.BundleMediaType, Data: s.bundle,
-				Annotations: map[string]string{annBundlePredicateType: s.predicate, annBundleContent: "dsse-envelope"}})
-		}
-	}
 	return out, nil
 }
 
-// aboutImage signs the provenance again with the pushed image as its only
-// subject, so that verifiers that look an attestation up by the image's
-// digest (cosign verify-attestation, buildguard verify) find one about it.
-// Without a signer there is nothing to add.
+// aboutImage makes the statements about the pushed image, writes them
+// into the evidence directory and returns them to attach, in a fixed
+// order: the provenance and the VSA with the image as their only subject
+// (image.provenance.json, image.vsa.json: byte-stable, as the pushed
+// digest is) and, with a signer, the image's signature as `cosign sign`
+// (v3) makes it (image.sigstore.json) and the two statements' bundles.
+// Verifiers that look statements up by the image's digest (buildguard
+// verify, cosign verify and verify-attestation) find them.
 func (g *run) aboutImage(ctx context.Context, subject v1.Descriptor) ([]publish.Attachment, error) {
-	if g.opts.Signer == nil || g.statements == nil || g.statements.prov == nil {
+	st := g.statements
+	if st == nil || st.prov == nil {
 		return nil, nil
 	}
 	ref, err := name.NewTag(g.cfg.Publish.Image)
 	if err != nil {
 		return nil, fmt.Errorf("publish.image %q: %w", g.cfg.Publish.Image, err)
 	}
-	st, err := attest.Marshal(attest.About(g.statements.prov, ref.Context().Name(), subject.Digest.String()))
+	repo, digest := ref.Context().Name(), subject.Digest.String()
+	prov, err := attest.Marshal(attest.About(st.prov, repo, digest))
 	if err != nil {
 		return nil, err
 	}
-	b, err := attest.Sign(ctx, g.opts.Signer, st)
+	vsa, err := attest.Marshal(attest.ImageVSA(st.build, attest.Decision{
+		Passed: st.passed, PolicyDigest: st.policyDigest, Provenance: prov, ProvenanceName: attest.ImageProvenanceFile,
+	}, repo, digest))
 	if err != nil {
-		return nil, fmt.Errorf("signing the image provenance: %w", err)
+		return nil, err
 	}
-	return []publish.Attachment{{Name: ImageProvenanceBundleFile, ArtifactType: trust.BundleMediaType, MediaType: trust.BundleMediaType, Data: b,
-		Annotations: map[string]string{annBundlePredicateType: attest.ProvenancePredicateType, annBundleContent: "dsse-envelope"}}}, nil
+	out := []publish.Attachment{
+		statementAttachment(attest.ImageProvenanceFile, attest.ProvenancePredicateType, prov),
+		statementAttachment(attest.ImageVSAFile, attest.VSAPredicateType, vsa),
+	}
+	if s := g.opts.Signer; s != nil {
+		sig, err := attest.Marshal(attest.ImageSignature(repo, digest))
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range []struct {
+			file, predicate string
+			data            []byte
+		}{
+			{attest.ImageSignatureBundleFile, attest.CosignSignPredicateType, sig},
+			{attest.ImageProvenanceBundleFile, attest.ProvenancePredicateType, prov},
+			{attest.ImageVSABundleFile, attest.VSAPredicateType, vsa},
+		} {
+			b, err := attest.Sign(ctx, s, x.data)
+			if err != nil {
+				return nil, fmt.Errorf("signing %s: %w", x.file, err)
+			}
+			out = append(out, bundleAttachment(x.file, x.predicate, b))
+		}
+	}
+	for _, a := range out {
+		if err := atomicfile.Write(filepath.Join(g.opts.Out, a.Name), a.Data, 0o644); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", a.Name, err)
+		}
+	}
+	return out, nil
 }
 
-// ImageProvenanceBundleFile names the signed provenance about the pushed
-// image among its referrers.
-const ImageProvenanceBundleFile = "image.provenance.sigstore.json"
+// statementAttachment is an in-toto statement attached as it is.
+func statementAttachment(file, predicate string, data []byte) publish.Attachment {
+	return publish.Attachment{Name: file, ArtifactType: attest.PayloadType, MediaType: attest.PayloadType, Data: data,
+		Annotations: map[string]string{annPredicateType: predicate}}
+}
+
+// bundleAttachment is a Sigstore bundle of a statement, attached with the
+// annotations cosign v3 writes.
+func bundleAttachment(file, predicate string, data []byte) publish.Attachment {
+	return publish.Attachment{Name: file, ArtifactType: trust.BundleMediaType, MediaType: trust.BundleMediaType, Data: data,
+		Annotations: map[string]string{annBundlePredicateType: predicate, annBundleContent: "dsse-envelope"}}
+}
+
+// ImageConfig is the image config publish sets over the base's, from
+// buildguard.yaml's publish section.
+func ImageConfig(p config.Publish) publish.ImageConfig {
+	return publish.ImageConfig{Entrypoint: p.Entrypoint, Cmd: p.Cmd, Env: p.Env, WorkingDir: p.Workdir, User: p.User, Labels: p.Labels}
+}
+
+// sourceAnnotations name the source of a git checkout on the published
+// manifest: its repository URL (when it has a network origin) and commit.
+func (g *run) sourceAnnotations() map[string]string {
+	if g.source == nil || g.source.Git == nil {
+		return nil
+	}
+	ann := map[string]string{publish.AnnotationRevision: g.source.Git.Commit}
+	if u := g.source.Git.URL; u != "" {
+		ann[publish.AnnotationSource] = u
+	}
+	return ann
+}

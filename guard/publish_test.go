@@ -177,10 +177,12 @@ func TestPublishOnPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The statements are the same both times; the bundles' signatures
-	// are not (ECDSA), so each run adds three bundles (the two statements
-	// and the provenance about the image). (ggcr's registry lists
-	// the config's media type as artifactType, so the annotations tell.)
+	// The statements about the image (image.provenance.json,
+	// image.vsa.json) are the same both times; the bundles' signatures are
+	// not (ECDSA), so each run adds three bundles (the image's signature,
+	// its provenance and its VSA). The statements about the output files
+	// are not attached. (ggcr's registry lists the config's media type as
+	// artifactType, so the annotations tell.)
 	kinds := map[string]int{}
 	for _, d := range im.Manifests {
 		switch {

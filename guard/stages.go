@@ -48,19 +48,23 @@ func (g *run) verify(ctx context.Context) error {
 // builders, through the reproduce package.
 func (g *run) build(ctx context.Context) error {
 	cfg := g.cfg
+	src, err := g.readSource(ctx)
+	if err != nil {
+		return err
+	}
 	epoch, from, err := builder.SourceDateEpoch(ctx, cfg.Source.Resolved, cfg.SourceDateEpoch)
 	if err != nil {
 		return err
+	}
+	if src.Git != nil && (from == builder.EpochFromEnv || from == builder.EpochFromDefault) {
+		// builder's own git look failed (a checkout owned by another
+		// user): the commit read here comes before the environment
+		epoch, from = src.Git.CommitTime, builder.EpochFromGit
 	}
 	g.report.Source.SourceDateEpoch = epoch
 	if from == builder.EpochFromDefault {
 		g.report.Notes = append(g.report.Notes, "SOURCE_DATE_EPOCH is 0: the source is not a git checkout and sourceDateEpoch is not set")
 	}
-	src, err := builder.HashTreeMax(ctx, cfg.Source.Resolved, cfg.Limits.OutputEntries)
-	if err != nil {
-		return fmt.Errorf("reading the source %s: %w", cfg.Source.Text, err)
-	}
-	g.report.Source.Digest = src.Digest()
 
 	rt := string(cfg.Builder.Runtime)
 	if g.opts.Runtime != "" {

@@ -14,7 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -39,7 +43,71 @@ const (
 	AnnotationCreated = "org.opencontainers.image.created"
 	// CreatedBy is the history entry of the output layer on a base.
 	CreatedBy = "buildguard build"
+	// AnnotationSource and AnnotationRevision are the source's repository
+	// URL and commit; AnnotationBaseName and AnnotationBaseDigest the base
+	// the output was layered on (the OCI image spec's pre-defined keys).
+	AnnotationSource     = "org.opencontainers.image.source"
+	AnnotationRevision   = "org.opencontainers.image.revision"
+	AnnotationBaseName   = "org.opencontainers.image.base.name"
+	AnnotationBaseDigest = "org.opencontainers.image.base.digest"
 )
+
+// ImageConfig is what a published image runs with, set over its base's
+// config (buildguard.yaml's publish section). An unset field keeps the
+// base's value.
+type ImageConfig struct {
+	// Entrypoint and Cmd replace the base's; an Entrypoint without Cmd
+	// clears the base's Cmd, as a Dockerfile's ENTRYPOINT does.
+	Entrypoint, Cmd []string
+	// Env is set over the base's environment: a variable the base sets is
+	// replaced where it stands, the others follow in name order.
+	Env map[string]string
+	// WorkingDir and User replace the base's.
+	WorkingDir, User string
+	// Labels are set over the base's.
+	Labels map[string]string
+}
+
+// apply sets c over cfg.
+func (c *ImageConfig) apply(cfg *v1.Config) {
+	if len(c.Entrypoint) > 0 {
+		cfg.Entrypoint = append([]string(nil), c.Entrypoint...)
+		cfg.Cmd = nil
+	}
+	if len(c.Cmd) > 0 {
+		cfg.Cmd = append([]string(nil), c.Cmd...)
+	}
+	if len(c.Env) > 0 {
+		env := append([]string(nil), cfg.Env...)
+		done := map[string]bool{}
+		for i, kv := range env {
+			k, _, _ := strings.Cut(kv, "=")
+			if v, ok := c.Env[k]; ok {
+				env[i], done[k] = k+"="+v, true
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+			if !done[k] {
+				env = append(env, k+"="+c.Env[k])
+			}
+		}
+		cfg.Env = env
+	}
+	if c.WorkingDir != "" {
+		cfg.WorkingDir = c.WorkingDir
+	}
+	if c.User != "" {
+		cfg.User = c.User
+	}
+	if len(c.Labels) > 0 {
+		labels := maps.Clone(cfg.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		maps.Copy(labels, c.Labels)
+		cfg.Labels = labels
+	}
+}
 
 // Attachment is a document attached to the published output as a referrer:
 // an OCI artifact manifest with one blob.
@@ -67,9 +135,15 @@ type Options struct {
 	// Dir is the output tree and Manifest its manifest.
 	Dir      string
 	Manifest *builder.Manifest
-	// SourceDateEpoch sets every time in the layer and the config.
+	// SourceDateEpoch sets every time in the layer and the config, and the
+	// manifest's org.opencontainers.image.created.
 	SourceDateEpoch int64
-	Attachments     []Attachment
+	// Config is set over the base's image config; it needs a Base.
+	Config ImageConfig
+	// Annotations are added to the output's manifest, e.g.
+	// AnnotationSource and AnnotationRevision.
+	Annotations map[string]string
+	Attachments []Attachment
 	// About, when set, is called with the pushed output's descriptor and
 	// returns more attachments, e.g. statements whose subject is the image.
 	About func(subject v1.Descriptor) ([]Attachment, error)
@@ -98,6 +172,9 @@ func Publish(ctx context.Context, o Options) (*Result, error) {
 	ropts := append([]remote.Option{remote.WithContext(ctx)}, o.Remote...)
 	created := time.Unix(o.SourceDateEpoch, 0).UTC()
 	var subject v1.Descriptor
+	if o.Base == "" && !reflect.DeepEqual(o.Config, ImageConfig{}) {
+		return nil, errors.New("publishing: an image config needs a base (without one the output is an OCI artifact)")
+	}
 	if o.Base != "" {
 		img, err := onBase(o, created, ropts)
 		if err != nil {
@@ -116,7 +193,7 @@ func Publish(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if subject, err = putArtifact(tag.Context(), &tag, Attachment{Name: "output.tar.gz", ArtifactType: OutputArtifactType}, layer, nil, created, ropts); err != nil {
+		if subject, err = putArtifact(tag.Context(), &tag, Attachment{Name: "output.tar.gz", ArtifactType: OutputArtifactType, Annotations: o.Annotations}, layer, nil, created, ropts); err != nil {
 			return nil, err
 		}
 	}
@@ -162,14 +239,59 @@ func onBase(o Options, created time.Time, ropts []remote.Option) (v1.Image, erro
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: CreatedBy}})
+	img, err := mutate.Append(withoutAnnotations{base}, mutate.Addendum{Layer: layer, History: v1.History{Created: v1.Time{Time: created}, CreatedBy: CreatedBy}})
 	if err != nil {
 		return nil, fmt.Errorf("layering the output on %s: %w", o.Base, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the config of %s: %w", o.Base, err)
+	}
+	ann := map[string]string{AnnotationCreated: created.Format(time.RFC3339), AnnotationBaseName: ref.Context().Name(), AnnotationBaseDigest: ref.DigestStr()}
+	maps.Copy(ann, o.Annotations)
+	cfg := cf.Config.DeepCopy()
+	oci := mt == types.OCIManifestSchema1
+	if !oci {
+		// A Docker manifest has no annotations: the same keys go into the
+		// config's labels, where Docker-era consumers read them (a label
+		// the user sets wins).
+		cfg.Labels = maps.Clone(cfg.Labels)
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		maps.Copy(cfg.Labels, ann)
+	}
+	o.Config.apply(cfg)
+	if img, err = mutate.Config(img, *cfg); err != nil {
+		return nil, fmt.Errorf("setting the image config: %w", err)
 	}
 	if img, err = mutate.CreatedAt(img, v1.Time{Time: created}); err != nil {
 		return nil, fmt.Errorf("setting the creation time: %w", err)
 	}
+	if !oci {
+		return img, nil
+	}
+	img, ok := mutate.Annotations(img, ann).(v1.Image)
+	if !ok {
+		return nil, errors.New("annotating the image: not an image")
+	}
 	return img, nil
+}
+
+// withoutAnnotations is an image whose manifest has no annotations: the
+// base's describe the base (its source, its revision, its creation), never
+// the image made on it, which names the base by AnnotationBaseName and
+// AnnotationBaseDigest instead.
+type withoutAnnotations struct{ v1.Image }
+
+func (w withoutAnnotations) Manifest() (*v1.Manifest, error) {
+	m, err := w.Image.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	m = m.DeepCopy()
+	m.Annotations = nil
+	return m, nil
 }
 
 func partialDescriptor(img v1.Image) (v1.Descriptor, error) {

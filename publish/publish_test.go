@@ -2,6 +2,7 @@ package publish_test
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -14,7 +15,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/internal/testimage"
@@ -216,4 +219,181 @@ func mustDigest(t *testing.T, s string) name.Digest {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// baseWithConfig pushes a base image with its own command, environment,
+// labels and manifest annotations, as real bases have.
+func baseWithConfig(t *testing.T, host string, oci bool) string {
+	t.Helper()
+	img, err := testimage.Files(map[string]string{"etc/os-release": "ID=test\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oci {
+		img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config.DeepCopy()
+	c.Entrypoint, c.Cmd = []string{"/bin/base-entry"}, []string{"--base-arg"}
+	c.Env = []string{"PATH=/usr/bin:/bin", "TZ=Europe/Paris"}
+	c.Labels = map[string]string{"org.example.base": "1"}
+	c.WorkingDir, c.User = "/base", "0"
+	if img, err = mutate.Config(img, *c); err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.Annotations(img, map[string]string{publish.AnnotationSource: "https://base.example/base", "org.opencontainers.image.title": "base"}).(v1.Image)
+	d, err := testimage.Push(t.Context(), host+"/base:1", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host + "/base@" + d
+}
+
+// TestPublishImageConfig: the image config set in publish lands in the
+// pushed image's config over the base's (an entrypoint clearing the base's
+// cmd, env replaced in place and added in name order, labels merged), the
+// manifest of an OCI image carries the source, revision, creation time and
+// base as OCI annotations and none of the base's own (a Docker manifest,
+// which has no annotations, carries them as labels), and the same inputs
+// give the same digest, however the maps iterate.
+func TestPublishImageConfig(t *testing.T) {
+	t.Run("oci", func(t *testing.T) { testPublishImageConfig(t, true) })
+	t.Run("docker", func(t *testing.T) { testPublishImageConfig(t, false) })
+}
+
+func testPublishImageConfig(t *testing.T, oci bool) {
+	host := startRegistry(t, false)
+	base := baseWithConfig(t, host, oci)
+	dir, m := output(t)
+	commit := "0123456789abcdef0123456789abcdef01234567"
+	opts := func(epoch int64) publish.Options {
+		return publish.Options{
+			Image: host + "/app:v1", Base: base, Dir: dir, Manifest: m, SourceDateEpoch: epoch,
+			Config: publish.ImageConfig{
+				Entrypoint: []string{"/bin/app", "--serve"},
+				Env:        map[string]string{"TZ": "UTC", "APP_MODE": "prod", "B": "2", "A": "1"},
+				WorkingDir: "/srv", User: "65532:65532",
+				Labels: map[string]string{"org.example.team": "platform", "org.example.base": "overridden"},
+			},
+			Annotations: map[string]string{publish.AnnotationSource: "https://github.com/org/repo.git", publish.AnnotationRevision: commit},
+		}
+	}
+	var digests []string
+	for range 4 {
+		res, err := publish.Publish(t.Context(), opts(epoch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, res.Digest)
+	}
+	for _, d := range digests[1:] {
+		if d != digests[0] {
+			t.Fatalf("not byte-stable: %v", digests)
+		}
+	}
+	img, err := remote.Image(mustRef(t, host+"/app@"+digests[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config
+	if strings.Join(c.Entrypoint, " ") != "/bin/app --serve" || len(c.Cmd) != 0 {
+		t.Errorf("entrypoint %q cmd %q, want the program and no base argument", c.Entrypoint, c.Cmd)
+	}
+	if got := strings.Join(c.Env, " "); got != "PATH=/usr/bin:/bin TZ=UTC A=1 APP_MODE=prod B=2" {
+		t.Errorf("env %s", got)
+	}
+	if c.WorkingDir != "/srv" || c.User != "65532:65532" {
+		t.Errorf("workdir %q user %q", c.WorkingDir, c.User)
+	}
+	if c.Labels["org.example.team"] != "platform" || c.Labels["org.example.base"] != "overridden" {
+		t.Errorf("labels %v", c.Labels)
+	}
+	mf, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseRef := mustDigest(t, base)
+	want := map[string]string{
+		publish.AnnotationSource: "https://github.com/org/repo.git", publish.AnnotationRevision: commit,
+		publish.AnnotationCreated: "2023-11-14T22:13:20Z", publish.AnnotationBaseName: baseRef.Context().Name(),
+		publish.AnnotationBaseDigest: baseRef.DigestStr(),
+	}
+	// OCI: the manifest's annotations are exactly these, the labels the
+	// base's and the user's; Docker: no annotations, these among the labels.
+	got, wantLen := mf.Annotations, len(want)
+	if oci && len(c.Labels) != 2 {
+		t.Errorf("labels %v, want the base's and the user's only", c.Labels)
+	}
+	if !oci {
+		got, wantLen = c.Labels, len(want)+2
+		if len(mf.Annotations) != 0 {
+			t.Errorf("a Docker manifest with annotations %v", mf.Annotations)
+		}
+	}
+	if len(got) != wantLen {
+		t.Errorf("annotations %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
+		}
+	}
+
+	// Another SOURCE_DATE_EPOCH is another image; cmd alone keeps the
+	// base's entrypoint, as Docker does.
+	other, err := publish.Publish(t.Context(), opts(epoch+1))
+	if err != nil || other.Digest == digests[0] {
+		t.Errorf("another epoch: %v %v", other, err)
+	}
+	o := opts(epoch)
+	o.Config = publish.ImageConfig{Cmd: []string{"--port", "8080"}}
+	res, err := publish.Publish(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = remote.Image(mustRef(t, host+"/app@"+res.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf, err = img.ConfigFile(); err != nil || strings.Join(cf.Config.Entrypoint, " ") != "/bin/base-entry" || strings.Join(cf.Config.Cmd, " ") != "--port 8080" {
+		t.Errorf("cmd alone: %+v %v", cf.Config, err)
+	}
+
+	// Without a base there is no image to configure.
+	o = opts(epoch)
+	o.Base = ""
+	if _, err := publish.Publish(t.Context(), o); err == nil || !strings.Contains(err.Error(), "needs a base") {
+		t.Errorf("image config without a base: %v", err)
+	}
+}
+
+// TestPublishArtifactNamesSource: without a base, the artifact's manifest
+// carries the source annotations beside its creation time.
+func TestPublishArtifactNamesSource(t *testing.T) {
+	host := startRegistry(t, true)
+	dir, m := output(t)
+	res, err := publish.Publish(t.Context(), publish.Options{Image: host + "/app:v1", Dir: dir, Manifest: m, SourceDateEpoch: epoch,
+		Annotations: map[string]string{publish.AnnotationRevision: "abc123", publish.AnnotationSource: "https://github.com/org/repo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(mustRef(t, host+"/app@"+res.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mf v1.Manifest
+	if err := json.Unmarshal(desc.Manifest, &mf); err != nil {
+		t.Fatal(err)
+	}
+	if mf.Annotations[publish.AnnotationRevision] != "abc123" || mf.Annotations[publish.AnnotationSource] != "https://github.com/org/repo" ||
+		mf.Annotations[publish.AnnotationCreated] != "2023-11-14T22:13:20Z" {
+		t.Errorf("annotations %v", mf.Annotations)
+	}
 }

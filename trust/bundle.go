@@ -135,6 +135,14 @@ func (v *Verifier) verifyEntity(b *bundle.Bundle, d Digest, c Candidate) Candida
 			}
 			c.Provenance = p
 		}
+		if c.PredicateType == SLSAVSAV1 {
+			s, err := parseVSA(st)
+			if err != nil {
+				c.Refusal = refuse(ReasonMalformed, "%v", err)
+				return c
+			}
+			c.VSA = s
+		}
 	}
 	c.Verified, c.Signer = true, &ok.signer
 	if !v.policy.InsecureIgnoreTlog {

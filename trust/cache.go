@@ -20,7 +20,7 @@ import (
 
 // cacheFormat versions the result cache: a change of what is stored, or of
 // how buildguard decides, changes it, and every older entry then misses.
-const cacheFormat = "buildguard-verify-cache/2"
+const cacheFormat = "buildguard-verify-cache/3"
 
 // maxCacheFile bounds a cached result.
 const maxCacheFile = 8 << 20
@@ -28,7 +28,8 @@ const maxCacheFile = 8 << 20
 // WithResultCache keeps the result of every verified image in dir (created,
 // mode 0700, when missing), keyed by the image digest and a fingerprint of
 // everything in the Policy that changes the answer: the trusted root, keys,
-// identities, log threshold and waiver, builder IDs, source URIs and limits.
+// identities, log threshold and waiver, builder IDs, source URIs, the VSA
+// requirement and limits.
 // A later Verifier with the same policy takes a verified result from it
 // without reading the registry; online look-ups (Policy.RekorURL) are made
 // for a cached result as for a new one. Refusals are never cached: a
@@ -147,8 +148,9 @@ func policyFingerprint(v *Verifier) (string, error) {
 		InsecureIgnoreTlog bool
 		BuilderIDs         []string
 		SourceURIs         []string
+		RequireVSA         bool
 		Limits             Limits
-	}{cacheFormat, rootSum, sorted(keys), ids, v.threshold, p.InsecureIgnoreTlog, sorted(p.BuilderIDs), sorted(p.SourceURIs), v.limits}
+	}{cacheFormat, rootSum, sorted(keys), ids, v.threshold, p.InsecureIgnoreTlog, sorted(p.BuilderIDs), sorted(p.SourceURIs), p.RequireVSA, v.limits}
 	data, err := json.Marshal(in)
 	if err != nil {
 		return "", err

@@ -163,10 +163,17 @@ func (v *Verifier) conclude(res *ImageResult, d Digest) {
 		res.Verified = false
 		res.Problems = append(res.Problems, *r)
 	}
+	if r := v.vsaProblem(res.Candidates, d); r != nil {
+		res.Verified = false
+		res.Problems = append(res.Problems, *r)
+	}
 	if !res.Verified && !hasSignature(res.Candidates) {
-		if len(res.Candidates) == 0 {
+		switch {
+		case len(res.Candidates) == 0:
 			res.Problems = append(res.Problems, *refuse(ReasonNoSignature, "no Sigstore bundle is attached to %s", d))
-		} else {
+		case allAboutOthers(res.Candidates):
+			res.Problems = append(res.Problems, *refuse(ReasonNoSignature, "none of the %d bundle(s) attached to %s is a verified signature: every one is about another artifact (copied from another image?)", len(res.Candidates), d))
+		default:
 			res.Problems = append(res.Problems, *refuse(ReasonNoSignature, "none of the %d bundle(s) attached to %s is a verified signature", len(res.Candidates), d))
 		}
 	}
@@ -181,6 +188,17 @@ const emptyConfigType = "application/vnd.oci.empty.v1+json"
 // looked at too.
 func mayBeBundle(artifactType string) bool {
 	return strings.HasPrefix(artifactType, bundleTypePrefix) || artifactType == emptyConfigType || artifactType == ""
+}
+
+// allAboutOthers reports whether every candidate was refused as being
+// about another artifact.
+func allAboutOthers(cands []Candidate) bool {
+	for _, c := range cands {
+		if c.Refusal == nil || (c.Refusal.Reason != ReasonDigestMismatch && c.Refusal.Reason != ReasonSubjectMismatch) {
+			return false
+		}
+	}
+	return len(cands) > 0
 }
 
 func hasSignature(cands []Candidate) bool {

@@ -75,6 +75,11 @@ type Policy struct {
 	// repository is one of them (compared by host and path, ignoring case,
 	// scheme and ref: see NormalizeSourceURI). With BuilderIDs, one provenance must meet both.
 	SourceURIs []string
+	// RequireVSA requires a verified SLSA VSA v1 about the image whose
+	// verificationResult is PASSED and whose resourceUri names the image
+	// by its digest ("oci://NAME@sha256:..."), signed by a trusted signer.
+	// Whatever it says, a verified FAILED VSA about the image refuses it.
+	RequireVSA bool
 	// Limits bound everything read from a registry; zero fields take the
 	// defaults.
 	Limits Limits

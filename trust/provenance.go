@@ -25,6 +25,51 @@ type Provenance struct {
 	// repository, or else its first resolved dependency.
 	SourceURI string `json:"sourceURI,omitempty"`
 	BuildType string `json:"buildType,omitempty"`
+	// The recipe of a buildguard guarded build (BuildType
+	// GuardedBuildType), for a person or a rebuild: the source as
+	// configured and its tree digest, and the builder image's reference
+	// and digest.
+	Source        string `json:"source,omitempty"`
+	SourceDigest  string `json:"sourceDigest,omitempty"`
+	Builder       string `json:"builder,omitempty"`
+	BuilderDigest string `json:"builderDigest,omitempty"`
+}
+
+// GuardedBuildType is the buildType of buildguard's provenance, whose
+// recipe is read into Provenance.
+const GuardedBuildType = "https://github.com/buildguard/buildguard/buildtypes/guarded-build/v1"
+
+// resolvedDependency is a resolvedDependencies entry of SLSA provenance
+// v1, as far as the recipe needs it.
+type resolvedDependency struct {
+	Name        string            `json:"name"`
+	URI         string            `json:"uri"`
+	Digest      map[string]string `json:"digest"`
+	Annotations struct {
+		Role string `json:"role"`
+	} `json:"annotations"`
+}
+
+// recipe reads the source and the builder image of a guarded build's
+// provenance into p.
+func (p *Provenance) recipe(source json.RawMessage, deps []resolvedDependency) {
+	var s string
+	if json.Unmarshal(source, &s) == nil {
+		p.Source = s
+	}
+	for _, d := range deps {
+		h, ok := d.Digest["sha256"]
+		switch {
+		case !ok:
+		case d.Name == "source" && p.SourceDigest == "":
+			p.SourceDigest = "sha256:" + h
+			if d.URI != "" {
+				p.Source = d.URI
+			}
+		case d.Annotations.Role == "builder" && p.BuilderDigest == "":
+			p.Builder, p.BuilderDigest = d.Name, "sha256:"+h
+		}
+	}
 }
 
 func isProvenance(predicateType string) bool {
@@ -64,10 +109,9 @@ func parseProvenance(st *in_toto.Statement) (*Provenance, error) {
 					Workflow struct {
 						Repository string `json:"repository"`
 					} `json:"workflow"`
+					Source json.RawMessage `json:"source"`
 				} `json:"externalParameters"`
-				ResolvedDependencies []struct {
-					URI string `json:"uri"`
-				} `json:"resolvedDependencies"`
+				ResolvedDependencies []resolvedDependency `json:"resolvedDependencies"`
 			} `json:"buildDefinition"`
 			RunDetails struct {
 				Builder struct {
@@ -82,6 +126,9 @@ func parseProvenance(st *in_toto.Statement) (*Provenance, error) {
 		p.BuilderID, p.BuildType, p.SourceURI = pred.RunDetails.Builder.ID, bd.BuildType, bd.ExternalParameters.Workflow.Repository
 		if p.SourceURI == "" && len(bd.ResolvedDependencies) > 0 {
 			p.SourceURI = bd.ResolvedDependencies[0].URI
+		}
+		if p.BuildType == GuardedBuildType {
+			p.recipe(bd.ExternalParameters.Source, bd.ResolvedDependencies)
 		}
 	default:
 		return nil, fmt.Errorf("predicate type %q is not SLSA provenance", p.PredicateType)

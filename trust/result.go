@@ -45,6 +45,11 @@ const (
 	ReasonTlogSplitView     Reason = "tlog-split-view"         // the log presents a tree that does not extend one it signed before
 	ReasonTlogNotOnline     Reason = "tlog-not-online"         // online look-up asked for, but no entry is in the log read online
 
+	// Verification summary (VSA).
+	ReasonNoVSA       Reason = "no-vsa"       // the policy requires a PASSED VSA and none verified
+	ReasonVSAFailed   Reason = "vsa-failed"   // a verified VSA about the image says FAILED
+	ReasonVSAMismatch Reason = "vsa-mismatch" // the verified VSA's resourceUri names another artifact
+
 	// Provenance.
 	ReasonNoProvenance       Reason = "no-provenance"       // the policy requires provenance and none verified
 	ReasonProvenanceMismatch Reason = "provenance-mismatch" // provenance from another builder or source
@@ -122,10 +127,12 @@ type Candidate struct {
 	PredicateType string `json:"predicateType,omitempty"`
 	Verified      bool   `json:"verified"`
 	// Signer and LogEntries are set when Verified; Provenance too for
-	// verified SLSA provenance.
+	// verified SLSA provenance, VSA for a verified VSA.
 	Signer     *Signer     `json:"signer,omitempty"`
 	LogEntries []LogEntry  `json:"logEntries,omitempty"`
 	Provenance *Provenance `json:"provenance,omitempty"`
+	// VSA is set for a verified SLSA verification summary.
+	VSA *VSA `json:"vsa,omitempty"`
 	// Refusal is set when not Verified.
 	Refusal *Refusal `json:"refusal,omitempty"`
 	// tiled are the verified entries of tiled (Rekor v2) and Rekor v1 logs,

@@ -291,6 +291,11 @@ func (o *BuildOptions) verifier(cfg *config.Config, warn func(string)) (*trust.V
 	} else {
 		t.SourceURIs = cfg.Policy.SourceURIs
 	}
+	if o.changed("require-vsa") {
+		cfg.Policy.RequireVSA = t.RequireVSA
+	} else {
+		t.RequireVSA = cfg.Policy.RequireVSA
+	}
 	for _, id := range cfg.Trust.Identities {
 		t.identities = append(t.identities, trust.Identity{Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp})
 	}

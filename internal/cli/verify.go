@@ -28,6 +28,8 @@ type TrustOptions struct {
 	InsecureIgnoreTlog   bool
 	BuilderIDs           []string
 	SourceURIs           []string
+	// RequireVSA requires a verified PASSED SLSA VSA about each image.
+	RequireVSA bool
 	// RekorURL turns on online look-ups in the Rekor v1 log whose REST API,
 	// or the tiled log whose checkpoint and tiles, are there; empty is
 	// offline.
@@ -59,6 +61,7 @@ func (o *TrustOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.InsecureIgnoreTlog, "insecure-ignore-tlog", false, "accept signatures that are not in a transparency log (insecure: reported on every image)")
 	fs.StringArrayVar(&o.BuilderIDs, "builder-id", nil, "require verified SLSA provenance from builder `ID` (repeatable: any of them)")
 	fs.StringArrayVar(&o.SourceURIs, "source-uri", nil, "require verified SLSA provenance built from source `URI`, e.g. github.com/org/repo (repeatable)")
+	fs.BoolVar(&o.RequireVSA, "require-vsa", false, "require a verified SLSA verification summary (VSA) about the image whose result is PASSED, from a trusted signer")
 	fs.StringVar(&o.RekorURL, "rekor-url", "", "look log entries up online in the Rekor v1 log whose API is at `URL`, or the Rekor v2 (tiled) log whose checkpoint and tiles are there (default: offline)")
 	fs.StringVar(&o.Checkpoints, "checkpoints", "", "keep the newest verified checkpoint of each log in `DIR` (default $XDG_CACHE_HOME/buildguard/checkpoints)")
 	fs.StringVar(&o.VerifyCache, "verify-cache", "", "keep verified results per digest and trust flags in `DIR` (default $XDG_CACHE_HOME/buildguard/verify)")
@@ -118,7 +121,7 @@ func (o *TrustOptions) Validate() error {
 // Policy reads the key and trusted-root files into a trust policy. A file
 // that cannot be read or parsed is a usage error.
 func (o *TrustOptions) Policy() (trust.Policy, error) {
-	p := trust.Policy{InsecureIgnoreTlog: o.InsecureIgnoreTlog, BuilderIDs: o.BuilderIDs, SourceURIs: o.SourceURIs, RekorURL: o.RekorURL, Limits: o.Limits}
+	p := trust.Policy{InsecureIgnoreTlog: o.InsecureIgnoreTlog, BuilderIDs: o.BuilderIDs, SourceURIs: o.SourceURIs, RequireVSA: o.RequireVSA, RekorURL: o.RekorURL, Limits: o.Limits}
 	for _, path := range o.Keys {
 		keys, err := trust.LoadKeyFile(path)
 		if err != nil {
@@ -227,7 +230,18 @@ the trusted root names, and the signed entry timestamp of a Rekor v1 log);
 
 --builder-id and --source-uri require, in addition, a verified SLSA
 provenance attestation (v0.2 or v1, attached the same way) about the digest
-from one of the builders and built from one of the sources.
+from one of the builders and built from one of the sources. --require-vsa
+requires a verified SLSA verification summary (VSA v1) about the digest
+whose result is PASSED and whose resourceUri names the digest; a verified
+VSA that says FAILED refuses the image, with or without the flag.
+
+What buildguard build publishes with --signing-key verifies this way: the
+image's signature (as cosign v3 signs an image), its provenance and its VSA:
+  buildguard verify --key signing.pub --trusted-root trusted_root.json \
+    --builder-id https://github.com/buildguard/buildguard/builder/v1 \
+    --require-vsa registry.example/app@sha256:...
+The line of a verified image names its recipe: the source and its tree
+digest, and the builder image's digest (see docs/trust.md).
 
 Without --rekor-url, verification is offline: nothing is fetched but the
 image's attachments from its registry (and its token service, if it has
@@ -373,6 +387,15 @@ func printVerified(w io.Writer, img verifyImage) {
 			line += "; built by " + p.BuilderID
 			if p.SourceURI != "" {
 				line += " from " + p.SourceURI
+			}
+			if p.SourceDigest != "" || p.BuilderDigest != "" {
+				line += fmt.Sprintf("; recipe: source %q (%s), builder %s", p.Source, p.SourceDigest, p.BuilderDigest)
+			}
+		}
+		for _, s := range img.VSAs() {
+			line += fmt.Sprintf("; VSA %s by %s", s.Result, s.VerifierID)
+			if s.Levels != "" {
+				line += " (" + s.Levels + ")"
 			}
 		}
 		fmt.Fprintf(w, "verified  %s: %s\n", img.Ref, line)

@@ -39,6 +39,8 @@ var installHints = map[string]string{
 	// libfaketime, which the time variation preloads; faketime(1) comes with it.
 	"faketime": "apt-get install -y faketime libfaketime",
 	"ldd":      "apt-get install -y libc-bin",
+	"umoci":    "apt-get install -y umoci",
+	"git":      "apt-get install -y git",
 }
 
 // InstallHint returns how to install tool, e.g. "install it with apt-get
