@@ -169,7 +169,7 @@ func readIDMap(readFile func(string) ([]byte, error), uid int) (IDMap, error) {
 	if err := m.validate(); err != nil {
 		return IDMap{}, fmt.Errorf("%s: %w", m.Source, err)
 	}
-	if uint32(uid) >= m.UID && uint32(uid)-m.UID < m.Size {
+	if u := int64(uid); u >= int64(m.UID) && u-int64(m.UID) < int64(m.Size) {
 		return IDMap{}, fmt.Errorf("%s: the range holds %s's own uid %d: a build could write as the invoking user", m.Source, name, uid)
 	}
 	return m, nil

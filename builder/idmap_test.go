@@ -122,3 +122,28 @@ func TestRunRefusesUnmappedRoot(t *testing.T) {
 		t.Fatalf("Run as uid 70000: %v, want a StepError on Sandbox (outside the mapping)", err)
 	}
 }
+
+// The rootless mode is believed only inside a user namespace: as real root
+// a planted BUILDGUARD_ROOTLESS must not map the build to host root.
+func TestParseRootless(t *testing.T) {
+	single := Rootless{Mode: IDMapSingle, UID: 1000, GID: 1000}.Encode()
+	if r := parseRootless(single, false); r != nil {
+		t.Errorf("outside a user namespace: %+v, want nil", r)
+	}
+	r := parseRootless(single, true)
+	if r == nil {
+		t.Fatal("inside a user namespace: nil")
+	}
+	if m := r.idMap(); m.UID != 0 || m.Size != 1 || m.Mode != IDMapSingle {
+		t.Errorf("single mode maps %+v, want the namespace's 0 alone", m)
+	}
+	ranged := Rootless{Mode: IDMapRanged, UID: 1000, GID: 1000, SubUID: 100000, SubGID: 100000, Count: MinSubIDs}.Encode()
+	if m := parseRootless(ranged, true).idMap(); m.UID != 1 || m.GID != 1 || m.Size != MinSubIDs || m.validate() != nil {
+		t.Errorf("ranged mode maps %+v, want the namespace's 1..65536", m)
+	}
+	for _, bad := range []string{"{", `{"mode":"root"}`, Rootless{Mode: IDMapRanged, Count: 10}.Encode()} {
+		if r := parseRootless(bad, true); r != nil {
+			t.Errorf("%s: %+v, want nil", bad, r)
+		}
+	}
+}

@@ -42,17 +42,26 @@ var rootless struct {
 // outside internal/rootless's namespace).
 func RootlessMode() *Rootless {
 	rootless.once.Do(func() {
-		v := os.Getenv(RootlessEnv)
-		if v == "" || !inUserNamespace() {
-			return
-		}
-		var r Rootless
-		if err := json.Unmarshal([]byte(v), &r); err != nil || (r.Mode != IDMapRanged && r.Mode != IDMapSingle) {
-			return
-		}
-		rootless.r = &r
+		rootless.r = parseRootless(os.Getenv(RootlessEnv), inUserNamespace())
 	})
 	return rootless.r
+}
+
+// parseRootless reads RootlessEnv's value v, believed only when inNS (this
+// process is outside the initial user namespace): as real root, a value
+// planted in the environment must not make builds run as host root.
+func parseRootless(v string, inNS bool) *Rootless {
+	if v == "" || !inNS {
+		return nil
+	}
+	var r Rootless
+	if err := json.Unmarshal([]byte(v), &r); err != nil || (r.Mode != IDMapRanged && r.Mode != IDMapSingle) {
+		return nil
+	}
+	if r.Mode == IDMapRanged && r.Count < MinSubIDs {
+		return nil
+	}
+	return &r
 }
 
 // inUserNamespace reports whether this process is outside the initial user

@@ -45,7 +45,7 @@ type Plan struct {
 // the reason in Plan.Why.
 func Decide() (Plan, error) {
 	uid, gid := os.Getuid(), os.Getgid()
-	p := Plan{Rootless: builder.Rootless{Mode: builder.IDMapSingle, UID: uint32(uid), GID: uint32(gid)}}
+	p := Plan{Rootless: builder.Rootless{Mode: builder.IDMapSingle, UID: uint32(uid), GID: uint32(gid)}} //nolint:gosec // ids are 32-bit and never negative
 	name := strconv.Itoa(uid)
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
@@ -91,7 +91,7 @@ func Enter(ctx context.Context) (bool, error) {
 	if err != nil {
 		return true, exitcode.WithCode(exitcode.Incomplete, fmt.Errorf("rootless: finding this program: %w", err))
 	}
-	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd := exec.Command(exe, os.Args[1:]...) // #nosec G702 -- this program again, with the arguments it was given
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), builder.RootlessEnv+"="+p.Encode())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
@@ -197,7 +197,7 @@ func Child() {
 	// namespace's root, it has them.
 	exe, err := os.Executable()
 	if err == nil {
-		err = syscall.Exec(exe, os.Args, os.Environ())
+		err = syscall.Exec(exe, os.Args, os.Environ()) // #nosec G702 -- this program again, as it was started
 	}
 	fmt.Fprintf(os.Stderr, "buildguard: rootless: starting again in the user namespace: %v\n", err)
 	os.Exit(exitcode.Incomplete)
