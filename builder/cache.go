@@ -318,3 +318,18 @@ func removeTree(path string) error {
 	}
 	return os.RemoveAll(path)
 }
+
+// Remove removes the whole cache directory. An unprivileged user's shifted
+// roots belong to its subordinate ids, so only a process in its user
+// namespace (internal/rootless) can remove them; no build may be using
+// the cache meanwhile.
+func (c *Cache) Remove() error {
+	dir, err := c.dir()
+	if err != nil {
+		return err
+	}
+	if err := removeTree(dir); err != nil {
+		return fmt.Errorf("removing the rootfs cache %s: %w", dir, err)
+	}
+	return nil
+}

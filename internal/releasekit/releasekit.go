@@ -42,9 +42,6 @@ func Preflight(what string) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("%s needs: %s; `sudo bash .ci/run` installs them all", what, strings.Join(missing, ", "))
 	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("the hermetic builds run through crun or runc as root: run %s as root", what)
-	}
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,16 @@ func run(ctx context.Context, bin, example string) (err error) {
 		return err
 	}
 	d.run = &releasekit.Runner{Env: env}
+	defer func() {
+		// Run as an unprivileged user, the rootfs cache under d.tmp holds
+		// files of the user's subordinate ids: only buildguard clean, in
+		// the builds' user namespace, can remove them.
+		c := exec.CommandContext(context.WithoutCancel(ctx), d.bin, "clean")
+		c.Env = env
+		if out, cerr := c.CombinedOutput(); cerr != nil && err == nil {
+			err = fmt.Errorf("buildguard clean: %w: %s", cerr, out)
+		}
+	}()
 
 	say("Starting a real OCI registry (docker-registry) and a real Rekor v2 transparency log (rekor-tiles) on loopback")
 	reg, err := harness.StartRegistry(ctx, filepath.Join(d.tmp, "registry"))
