@@ -1,8 +1,8 @@
 // Package doctor says what a guarded build needs on this machine, and how to
 // fix what it lacks. Every check is measured on the machine (a file read, a
-// binary found and asked its version, a directory written), never assumed;
-// none starts a container or touches the network, so that Run is quick and
-// safe to call anywhere.
+// binary found and asked its version, a directory written, a user namespace
+// created for true(1)), never assumed; none starts a container or touches
+// the network, so that Run is quick and safe to call anywhere.
 //
 // The checks reuse the detection of the packages that act on the machine
 // (builder's runtime look-up, cgroup and libfaketime discovery and seccomp
@@ -212,15 +212,34 @@ type doctor struct {
 	h Host
 }
 
+// root says which mode a build would run in for this user: as root, in a
+// user namespace mapped to root's subordinate ids; as anyone else, rootless
+// in a user namespace of its own (internal/rootless), ranged when the user
+// has a subordinate id range and newuidmap and newgidmap, single-id
+// otherwise. Neither mode needs root, so the check is never missing: the
+// userns, subids and uidmap checks say what a mode lacks.
 func (d *doctor) root(context.Context) Check {
-	c := Check{Name: CheckRoot}
-	if uid := d.h.Geteuid(); uid != 0 {
-		c.Status = StatusMissing
-		c.Detail = fmt.Sprintf("running as uid %d: a guarded build prepares its root in a private mount namespace and runs crun or runc rootful, both of which need root", uid)
-		c.Fix = "run as root (sudo); rootless builds are not yet supported"
+	c := Check{Name: CheckRoot, Status: StatusOK}
+	uid := d.h.Geteuid()
+	if uid == 0 {
+		c.Detail = "running as root (uid 0): builds run in a user namespace mapped to root's subordinate id range, never as host root"
 		return c
 	}
-	c.Status, c.Detail = StatusOK, "running as root (uid 0)"
+	mode, why := builder.IDMapRanged, "the user's subordinate ids through newuidmap and newgidmap: the image's owners are kept"
+	if _, ok := d.subidRanges(); !ok {
+		mode, why = builder.IDMapSingle, "the user has no range of subordinate ids"
+	} else if _, err := d.h.LookPath("newuidmap"); err != nil {
+		mode, why = builder.IDMapSingle, "newuidmap is not installed"
+	} else if _, err := d.h.LookPath("newgidmap"); err != nil {
+		mode, why = builder.IDMapSingle, "newgidmap is not installed"
+	}
+	if mode == builder.IDMapSingle {
+		why += ": the user alone is mapped, as 0; every file of the image belongs to it and the uid variation is reported unreached"
+	}
+	c.Detail = fmt.Sprintf("running as uid %d: builds run rootless in a user namespace of their own (%s: %s)", uid, mode, why)
+	if d.h.CgroupMode() == "hybrid" {
+		c.Detail += "; crun refuses hybrid cgroups rootless, so runtime auto uses runc"
+	}
 	return c
 }
 
@@ -262,7 +281,8 @@ func (d *doctor) cgroups(context.Context) Check {
 		return c
 	}
 	c.Status = StatusWarn
-	c.Detail = fmt.Sprintf("cgroup %s; memory and pids limits cannot be applied (%s): builds run without them and the report notes it", mode, why)
+	c.Detail = fmt.Sprintf("cgroup %s; memory and pids limits cannot be applied through cgroups (%s): RLIMIT_AS (memory, per process) "+
+		"and RLIMIT_NPROC (pids) stand in and the sandbox record says so, or, with builder.limits.required, a build that sets them stops (exit 3)", mode, why)
 	c.Fix = "run as root on a host with the memory and pids controllers enabled (cgroup v2: both listed in /sys/fs/cgroup/cgroup.controllers)"
 	return c
 }
@@ -356,13 +376,10 @@ func (d *doctor) sysctl(path string) (string, bool) {
 	return strings.TrimSpace(string(b)), true
 }
 
-func (d *doctor) subids(context.Context) Check {
-	c := Check{Name: CheckSubids}
-	user := d.h.Username()
-	uid := strconv.Itoa(d.h.Geteuid())
-	if user == "" {
-		user = uid
-	}
+// subidRanges reads the effective user's ranges in /etc/subuid and
+// /etc/subgid: what was found, or, when ok is false, what is lacking.
+func (d *doctor) subidRanges() (_ []string, ok bool) {
+	user, uid := d.user()
 	var found, lacking []string
 	for _, file := range []string{builder.SubUIDFile, builder.SubGIDFile} {
 		b, err := d.h.ReadFile(file)
@@ -380,15 +397,41 @@ func (d *doctor) subids(context.Context) Check {
 			found = append(found, fmt.Sprintf("%s %d-%d (%d ids)", file, r.Start, uint64(r.Start)+uint64(r.Count)-1, r.Count))
 		}
 	}
-	if len(lacking) == 0 {
+	if len(lacking) > 0 {
+		return lacking, false
+	}
+	return found, true
+}
+
+// user is the effective user's name (its uid when it has none) and uid.
+func (d *doctor) user() (name, uid string) {
+	uid = strconv.Itoa(d.h.Geteuid())
+	if name = d.h.Username(); name == "" {
+		name = uid
+	}
+	return name, uid
+}
+
+func (d *doctor) subids(context.Context) Check {
+	c := Check{Name: CheckSubids}
+	user, _ := d.user()
+	r, ok := d.subidRanges()
+	if ok {
 		c.Status = StatusOK
-		c.Detail = fmt.Sprintf("%s has subordinate ids: %s; the build's users are mapped there", user, strings.Join(found, ", "))
+		c.Detail = fmt.Sprintf("%s has subordinate ids: %s; the build's users are mapped there", user, strings.Join(r, ", "))
+		return c
+	}
+	c.Fix = builder.SubIDFix(user)
+	if d.h.Geteuid() != 0 {
+		// Rootless, the user alone is mapped instead (single-id mode).
+		c.Status = StatusWarn
+		c.Detail = fmt.Sprintf("%s has no usable subordinate id range in %s: its builds run in a single-id user namespace "+
+			"(the user alone, as 0: the image's other owners are lost and the uid variation is reported unreached)", user, strings.Join(r, ", "))
 		return c
 	}
 	c.Status = StatusMissing
 	c.Detail = fmt.Sprintf("%s has no usable subordinate id range in %s: every build runs in a user namespace mapped to one "+
-		"(as root too: buildguard never picks a range itself, which could be another user's)", user, strings.Join(lacking, ", "))
-	c.Fix = builder.SubIDFix(user)
+		"(as root too: buildguard never picks a range itself, which could be another user's)", user, strings.Join(r, ", "))
 	return c
 }
 
@@ -404,7 +447,8 @@ func (d *doctor) uidmap(context.Context) Check {
 	}
 	if len(missing) > 0 {
 		c.Status = StatusWarn
-		c.Detail = strings.Join(missing, " and ") + " not found on PATH: not needed by today's builds, but rootless builds will map ids with them"
+		c.Detail = strings.Join(missing, " and ") + " not found on PATH: an unprivileged user's builds then run in a single-id user namespace " +
+			"(the image's other owners lost); root's builds do not use them"
 		c.Fix = "apt-get install -y uidmap"
 		return c
 	}

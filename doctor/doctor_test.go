@@ -177,8 +177,11 @@ func TestMachines(t *testing.T) {
 		{"not root", func(m *machine) {
 			m.euid, m.user = 1000, "dev"
 			m.files["/etc/subuid"], m.files["/etc/subgid"] = "dev:100000:65536\n", "dev:100000:65536\n"
-		}, CheckRoot, StatusMissing,
-			"running as uid 1000", "run as root (sudo); rootless builds are not yet supported", false},
+		}, CheckRoot, StatusOK,
+			"running as uid 1000: builds run rootless in a user namespace of their own (ranged: the user's subordinate ids", "", true},
+		{"not root, no subordinate ids", func(m *machine) { m.euid, m.user = 1000, "dev" }, CheckSubids, StatusWarn,
+			"dev has no usable subordinate id range in /etc/subuid, /etc/subgid: its builds run in a single-id user namespace",
+			"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 dev", true},
 		{"no runtime", func(m *machine) { delete(m.path, "crun"); delete(m.path, "runc") }, CheckRuntime, StatusMissing,
 			"crun not found on PATH; runc not found on PATH", "apt-get install -y crun", false},
 		{"runc only", func(m *machine) { delete(m.path, "crun") }, CheckRuntime, StatusOK,
@@ -186,7 +189,7 @@ func TestMachines(t *testing.T) {
 		{"crun broken, runc fine", func(m *machine) { delete(m.outputs, "/usr/bin/crun") }, CheckRuntime, StatusOK,
 			"crun unusable: OCI runtime cannot start a container here", "", true},
 		{"no cgroup limits", func(m *machine) { m.limits = false }, CheckCgroups, StatusWarn,
-			"memory and pids limits cannot be applied (the cgroup v2 memory controller is not available)", "memory and pids controllers", true},
+			"memory and pids limits cannot be applied through cgroups (the cgroup v2 memory controller is not available): RLIMIT_AS (memory, per process) and RLIMIT_NPROC (pids) stand in", "memory and pids controllers", true},
 		{"no overlay", func(m *machine) { m.files["/proc/filesystems"] = "nodev\tsysfs\n\text4\n" }, CheckOverlayfs, StatusWarn,
 			"must already exist in the builder image", "modprobe overlay", true},
 		{"userns disabled for users by sysctl", func(m *machine) { m.files["/proc/sys/kernel/unprivileged_userns_clone"] = "0\n" }, CheckUserns, StatusWarn,
@@ -250,13 +253,48 @@ func TestNonRootWithoutAnything(t *testing.T) {
 	m.faketime = ""
 	r := m.run(t)
 	if r.Ready {
-		t.Fatal("a machine without root and a runtime is ready")
+		t.Fatal("a machine without a runtime is ready")
 	}
-	if got := strings.Join(r.Missing(), ","); got != "root,runtime,subids" {
-		t.Errorf("missing %s, want root,runtime,subids", got)
+	// Rootless builds need no root and, in single-id mode, no
+	// subordinate ids: only the runtime is missing.
+	if got := strings.Join(r.Missing(), ","); got != "runtime" {
+		t.Errorf("missing %s, want runtime", got)
 	}
-	if c := find(t, r, CheckSubids); c.Status != StatusMissing || !strings.Contains(c.Fix, "dev:100000:65536") {
+	if c := find(t, r, CheckSubids); c.Status != StatusWarn || !strings.Contains(c.Fix, "dev:100000:65536") {
 		t.Errorf("subids for dev: %+v", c)
+	}
+	if c := find(t, r, CheckRoot); c.Status != StatusOK || !strings.Contains(c.Detail, "(single: the user has no range of subordinate ids: the user alone is mapped, as 0") {
+		t.Errorf("root for dev without subordinate ids: %+v", c)
+	}
+}
+
+// TestRootlessMode: the root check names the mode an unprivileged user's
+// build would use, and why.
+func TestRootlessMode(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*machine)
+		detail string
+	}{
+		{"root", func(*machine) {}, "running as root (uid 0): builds run in a user namespace mapped to root's subordinate id range"},
+		{"ranged", func(*machine) {}, "(ranged: the user's subordinate ids through newuidmap and newgidmap"},
+		{"no newuidmap", func(m *machine) { delete(m.path, "newuidmap") }, "(single: newuidmap is not installed: the user alone is mapped"},
+		{"no newgidmap", func(m *machine) { delete(m.path, "newgidmap") }, "(single: newgidmap is not installed"},
+		{"hybrid cgroups", func(m *machine) { m.cgroup = "hybrid" }, "crun refuses hybrid cgroups rootless, so runtime auto uses runc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := ready()
+			if tt.name != "root" {
+				m.euid, m.user = 1000, "dev"
+				m.files["/etc/subuid"], m.files["/etc/subgid"] = "dev:100000:65536\n", "dev:100000:65536\n"
+			}
+			tt.change(m)
+			c := find(t, m.run(t), CheckRoot)
+			if c.Status != StatusOK || c.Fix != "" || !strings.Contains(c.Detail, tt.detail) {
+				t.Errorf("root: %s %q fix %q, want ok with %q", c.Status, c.Detail, c.Fix, tt.detail)
+			}
+		})
 	}
 }
 

@@ -33,18 +33,21 @@ func doctorCommand() *command {
 		summary: "say what a guarded build needs on this machine, and how to fix it",
 		usage:   "[--json]",
 		long: `Check what a guarded build needs on this machine and print each check
-with its fix: running as root, an OCI runtime (crun or runc), cgroup limits,
-overlayfs, user namespaces and subordinate ids (for rootless builds, not
-yet supported), libfaketime (the time variation), seccomp, the caches and
-their free space, the registries dependencies would be fetched from, git.
+with its fix: whether a build would run as root or rootless (ranged or
+single), an OCI runtime (crun or runc), cgroup limits, overlayfs, user
+namespaces, subordinate ids and newuidmap, libfaketime (the time
+variation), seccomp, the caches and their free space, the registries
+dependencies would be fetched from, git.
 
-Nothing is started and nothing is fetched: the runtime is found and asked
-its version, the registries are resolved as a build would, not contacted.
+No container is started and nothing is fetched: the runtime is found and
+asked its version, a user namespace is created for true(1), the registries
+are resolved as a build would, not contacted.
 A status is ok, warn (a build does without it, and its report says so) or
 missing (a build cannot run). See docs/doctor.md.
 
 Exit 0 when the machine is ready (no check missing), 3 when it is not.`,
-		examples: `  sudo buildguard doctor
+		examples: `  buildguard doctor
+  sudo buildguard doctor
   buildguard doctor --json | jq '.checks[] | select(.status != "ok")'`,
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string, IO) error {
 			o := &DoctorOptions{}

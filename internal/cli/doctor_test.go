@@ -48,21 +48,21 @@ func TestDoctorJSON(t *testing.T) {
 
 func TestDoctorText(t *testing.T) {
 	r := &doctor.Report{Checks: []doctor.Check{
-		{Name: "root", Status: doctor.StatusMissing, Detail: "running as uid 1000", Fix: "run as root (sudo); rootless builds are not yet supported"},
+		{Name: "subids", Status: doctor.StatusMissing, Detail: "root has no usable subordinate id range", Fix: "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 root"},
 		{Name: "runtime", Status: doctor.StatusOK, Detail: "crun version 1.8.1 (/usr/bin/crun)"},
 		{Name: "libfaketime", Status: doctor.StatusWarn, Detail: "not installed", Fix: "apt-get install -y faketime libfaketime"},
 	}}
 	var out bytes.Buffer
 	err := printDoctor(&out, r, false)
-	want := `missing  root: running as uid 1000 — fix: run as root (sudo); rootless builds are not yet supported
+	want := `missing  subids: root has no usable subordinate id range — fix: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 root
 ok       runtime: crun version 1.8.1 (/usr/bin/crun)
 warn     libfaketime: not installed — fix: apt-get install -y faketime libfaketime
-not ready: missing root (1 warning)
+not ready: missing subids (1 warning)
 `
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}
-	if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), "missing root") {
+	if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), "missing subids") {
 		t.Errorf("not ready: exit %d (%v), want 3", exitcode.Of(err), err)
 	}
 
