@@ -89,10 +89,13 @@ type SubIDRange struct {
 }
 
 // ParseSubIDs returns the first range of user (by name or numeric uid) in
-// the contents of a subuid or subgid file, and whether there is one.
+// the contents of a subuid or subgid file that holds at least MinSubIDs
+// ids or, when none does, its first range; and whether there is one.
 // Malformed lines, and ranges of no ids, are skipped as shadow-utils
 // skips them.
 func ParseSubIDs(b []byte, name, uid string) (SubIDRange, bool) {
+	var first SubIDRange
+	found := false
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Split(strings.TrimSpace(sc.Text()), ":")
@@ -104,9 +107,15 @@ func ParseSubIDs(b []byte, name, uid string) (SubIDRange, bool) {
 		if err1 != nil || err2 != nil || count == 0 {
 			continue
 		}
-		return SubIDRange{Start: uint32(start), Count: uint32(count)}, true
+		r := SubIDRange{Start: uint32(start), Count: uint32(count)}
+		if r.Count >= MinSubIDs {
+			return r, true
+		}
+		if !found {
+			first, found = r, true
+		}
 	}
-	return SubIDRange{}, false
+	return first, found
 }
 
 // SubIDFix is the command that gives user a range of subordinate ids, for

@@ -147,3 +147,17 @@ func TestParseRootless(t *testing.T) {
 		}
 	}
 }
+
+// A user whose first range is too small but who has a large one later gets
+// the large one; with only small ranges, the first (so doctor can say how
+// small).
+func TestParseSubIDsPrefersAFullRange(t *testing.T) {
+	r, ok := ParseSubIDs([]byte("dev:5000:100\ndev:200000:65536\n"), "dev", "1000")
+	if !ok || r.Start != 200000 || r.Count != 65536 {
+		t.Errorf("ParseSubIDs = %+v %v, want 200000 (65536 ids)", r, ok)
+	}
+	r, ok = ParseSubIDs([]byte("dev:5000:100\ndev:6000:200\n"), "dev", "1000")
+	if !ok || r.Start != 5000 {
+		t.Errorf("ParseSubIDs = %+v %v, want the first range, 5000", r, ok)
+	}
+}

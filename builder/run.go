@@ -205,8 +205,10 @@ type Result struct {
 // With runtime auto, a runtime that cannot start the container (the build
 // never ran) is skipped for the next one, and a note says why.
 //
-// Run must run as root: crun and runc run rootful containers, and the root
-// is prepared in a private mount namespace (see sandbox.go).
+// Run runs as root, or as root of an unprivileged user's own user
+// namespace (internal/rootless): the root is prepared in a private mount
+// namespace (see sandbox.go), and the build always runs in a user
+// namespace mapping s.IDs (see userns.go).
 func Run(ctx context.Context, s Step) (_ *Result, err error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -266,7 +268,8 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 					"which the build's user namespace cannot write (crun, or runc 1.2 and later, set it)", rt))
 			}
 			if s.IDs.Mode == IDMapSingle {
-				res.Notes = append(res.Notes, "single-id user namespace: every file of the image belongs to the build's uid 0 "+
+				// In Unreached, so that the report says it.
+				unreached = append(unreached, "single-id user namespace: every file of the image belongs to the build's uid 0 "+
 					"(the owners the image gives are not kept), and the build cannot run as another uid ("+s.IDs.Source+")")
 			}
 			res.FakeClock, res.Unreached = fakeClock, unreached
@@ -287,7 +290,7 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 	}
 	hint := "; try another runtime (auto tries " + strings.Join(RuntimeOrder, ", then ") + ")"
 	if name == RuntimeAuto {
-		hint = "; run as root on a host where one of " + strings.Join(RuntimeOrder, ", ") + " can start a container"
+		hint = "; run where one of " + strings.Join(RuntimeOrder, ", ") + " can start a container"
 	}
 	return nil, &RuntimeError{Runtime: name, Err: fmt.Errorf("%w: %s%s", ErrRuntimeUnusable, strings.Join(failures, "; "), hint)}
 }

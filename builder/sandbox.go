@@ -59,7 +59,8 @@ type sandboxOptions struct {
 }
 
 // newSandbox creates the run directory and the namespace thread. It fails
-// when this process may not create a mount namespace (it must run as root).
+// when this process may not create a mount namespace (it must be root, or
+// root of its own user namespace: internal/rootless).
 func newSandbox(o sandboxOptions) (*sandbox, error) {
 	tmp, err := os.MkdirTemp("", fmt.Sprintf("buildguard-run-%d-", os.Getpid()))
 	if err != nil {
@@ -129,7 +130,7 @@ func (sb *sandbox) thread(o sandboxOptions, ready chan<- error) {
 // mounts the root.
 func (sb *sandbox) prepare(o sandboxOptions) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("creating a private mount namespace (buildguard must run as root to use crun or runc): %w", err)
+		return fmt.Errorf("creating a private mount namespace (buildguard runs builds as root or, unprivileged, in a user namespace of its own): %w", err)
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making the mount namespace private: %w", err)

@@ -8,7 +8,11 @@
 set -euo pipefail
 user="${1:-$(id -un)}"
 uid="$(id -u "$user")"
-has() { grep -qE "^(${user}|${uid}):[0-9]+:[1-9][0-9]*$" "$1" 2>/dev/null; }
+# has FILE: the user has a range of at least 65536 ids there (buildguard
+# uses the first such range).
+has() {
+  awk -F: -v u="$user" -v id="$uid" '($1 == u || $1 == id) && NF == 3 && $3 >= 65536 { found = 1 } END { exit !found }' "$1" 2>/dev/null
+}
 if has /etc/subuid && has /etc/subgid; then
   exit 0
 fi
