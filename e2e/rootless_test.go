@@ -326,3 +326,64 @@ func processUIDs(marker string) []string {
 	}
 	return uids
 }
+
+// TestDemoUnprivileged runs the demo (make demo's program) as an
+// unprivileged user with a subordinate id range: the clean builders pass,
+// the compromised builder fails, and the demo removes its rootfs cache
+// (files of the user's subordinate ids) with buildguard clean.
+func TestDemoUnprivileged(t *testing.T) {
+	harness.RequireRoot(t, "the test creates an unprivileged user and runs the demo as it")
+	for _, tool := range []string{"docker-registry", "newuidmap", "busybox", "cosign", "posix"} {
+		harness.Require(t, tool)
+	}
+	u := rootlessUser(t, "bgrootless-ranged", true)
+	home, err := os.MkdirTemp("", "bg-demo-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(home) })
+	if err := os.Chmod(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(home, "bin")
+	copyExecutable(t, bgBin, filepath.Join(bin, "buildguard"))
+	for _, tool := range []string{"cosign", "posix"} {
+		p, err := harness.Lookup(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyExecutable(t, p, filepath.Join(bin, tool))
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "demo"), "github.com/buildguard/buildguard/internal/cmd/demo")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the demo: %v\n%s", err, out)
+	}
+	run(t, "cp", "-r", "../examples", filepath.Join(home, "examples"))
+	userHome := filepath.Join(home, "home")
+	if err := os.Mkdir(userHome, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "chown", "-R", fmt.Sprintf("%d:%d", u.uid, u.gid), userHome)
+	goPath, err := exec.LookPath("go") // the demo makes its builders from the host's Go
+	if err != nil {
+		t.Fatal(err)
+	}
+	goBin := filepath.Dir(goPath)
+	cmd := exec.Command(filepath.Join(bin, "demo"), "--buildguard", filepath.Join(bin, "buildguard"), "--example", filepath.Join(home, "examples/hello"))
+	cmd.Dir = userHome
+	cmd.Env = []string{"PATH=" + bin + ":" + goBin + ":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + userHome}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	out, err := cmd.CombinedOutput()
+	if _, ev, ok := strings.Cut(string(out), "remove the evidence with: rm -rf "); ok {
+		ev, _, _ = strings.Cut(ev, "\n")
+		t.Cleanup(func() { _ = os.RemoveAll(ev) })
+	}
+	if err != nil {
+		t.Fatalf("the demo as %s: %v\n%s", u.name, err, out)
+	}
+	for _, want := range []string{"1. clean builder + independent builder:       PASS (exit 0)", "2. compromised builder + independent builder: FAIL (exit 1), diverse-agree"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the demo's summary lacks %q:\n%s", want, out)
+		}
+	}
+}
