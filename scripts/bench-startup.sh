@@ -24,13 +24,10 @@ for i in $(seq "$rounds"); do
   bench "$PWD" "$tmp/head.test" | sed "s/^/head $i /"
 done | tee "$tmp/all"
 echo
-awk '{v[$1" "$2" "$3] = $4; rts[$3] = 1; n[$2] = 1}
-  END {
-    for (rt in rts) {
-      k = 0
-      for (i in n) { r[++k] = v["head " i " " rt] / v["base " i " " rt] }
-      asort(r); m = (k % 2) ? r[(k + 1) / 2] : (r[k / 2] + r[k / 2 + 1]) / 2
-      printf "%s: head/base start-up ratio, median of %d rounds: %.2f (range %.2f-%.2f)\n", rt, k, m, r[1], r[k]
-      delete r
-    }
-  }' "$tmp/all"
+for rt in $(awk '{print $3}' "$tmp/all" | sort -u); do
+  awk -v rt="$rt" '$3 == rt {v[$1" "$2] = $4; n[$2] = 1}
+    END {for (i in n) print v["head " i] / v["base " i]}' "$tmp/all" | sort -n |
+    awk -v rt="$rt" '{r[NR] = $1}
+      END {m = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+           printf "%s: head/base start-up ratio, median of %d rounds: %.2f (range %.2f-%.2f)\n", rt, NR, m, r[1], r[NR]}'
+done
