@@ -278,6 +278,9 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
+		if se := (*StepError)(nil); errors.As(err, &se) {
+			return nil, err
+		}
 		failures = append(failures, fmt.Sprintf("%s: %v", rt, err))
 		if res != nil {
 			notes = append(notes, res.Notes...)
@@ -347,7 +350,9 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	res := &Result{Runtime: rt.String(), ExitCode: -1, Log: s.Log, Notes: sb.notes}
 	view, err := s.privateCopies(sb.dir)
 	if err != nil {
-		return res, false, err
+		// The source (or a writable input) cannot be copied: no runtime
+		// would do better.
+		return res, false, &StepError{Field: "Source", Err: err}
 	}
 	if view.Out, err = sb.bind(s.Out, "out"); err != nil {
 		return res, false, err

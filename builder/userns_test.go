@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -148,4 +149,23 @@ func TestRunWithPrivateTmpdir(t *testing.T) {
 			t.Fatalf("no output: %+v", res)
 		}
 	})
+}
+
+// A source that cannot be copied (a named pipe in it) is the step's fault,
+// not the runtime's: a StepError (exit 2) at once, and no other runtime
+// tried.
+func TestRunUncopyableSource(t *testing.T) {
+	requireRoot(t)
+	s := busyboxStep(t, RuntimeAuto, "true")
+	if err := syscall.Mkfifo(filepath.Join(s.Source, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), s)
+	var se *StepError
+	if !errors.As(err, &se) || se.Field != "Source" || !strings.Contains(err.Error(), "pipe is a named pipe") {
+		t.Fatalf("Run with a fifo in the source: %v, want a StepError on Source naming it", err)
+	}
+	if strings.Contains(err.Error(), RuntimeRunc) {
+		t.Errorf("the error names another runtime tried: %v", err)
+	}
 }
