@@ -29,7 +29,8 @@ import (
 
 // TestRootless runs `buildguard build` as unprivileged users (made by the
 // test) with the real runtimes and registry: one with a subordinate id
-// range and newuidmap (ranged), one without (single id). For each: the
+// range and newuidmap (ranged), one without (single id); and as root. For
+// each: the
 // clean build passes; inside, `id -u` is 0 while on the host the build's
 // processes hold the user's subordinate id (ranged) or the user's own uid
 // (single), never 0; a host loopback listener sees nothing; the build
@@ -76,6 +77,27 @@ func TestRootless(t *testing.T) {
 			rootlessBuild(t, u, mode, image)
 		})
 	}
+	// The same checks as root: the build's processes hold root's first
+	// subordinate uid, never 0.
+	t.Run("root", func(t *testing.T) {
+		u := testUser{name: "root"}
+		b, err := os.ReadFile("/etc/subuid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Split(l, ":"); len(f) == 3 && (f[0] == "root" || f[0] == "0") {
+				if n, _ := strconv.Atoi(f[2]); n >= 65536 {
+					u.subuid, _ = strconv.Atoi(f[1])
+					break
+				}
+			}
+		}
+		if u.subuid == 0 {
+			t.Fatal("root has no subordinate uid range (.ci/run and make demo run scripts/subids.sh root)")
+		}
+		rootlessBuild(t, u, "root", image)
+	})
 }
 
 type testUser struct {
@@ -216,7 +238,9 @@ policy:
 	cmd := exec.Command(bg, "build", "--file", filepath.Join(home, "buildguard.yaml"), "--out", filepath.Join(work, "ev"), "--cache", filepath.Join(work, "cache"))
 	cmd.Dir = home
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + work, "TMPDIR=" + work}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	if mode != "root" {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -252,7 +276,7 @@ policy:
 	}
 	t.Logf("%s", out.String())
 	want := strconv.Itoa(u.uid)
-	if mode == "ranged" {
+	if mode != "single" {
 		want = strconv.Itoa(u.subuid)
 	}
 	if len(hostUIDs) == 0 {
@@ -277,8 +301,12 @@ policy:
 	}
 	for _, r := range rep.Runs {
 		s := r.Sandbox
-		if s == nil || !s.Rootless || !s.UserNamespace || s.IDMapping != mode || s.Network != "none" || s.Seccomp == "" || !s.ReadOnlyRoot {
-			t.Errorf("run %d: sandbox %+v, want rootless, a %s user namespace, no network, seccomp, a read-only root", r.Index, s, mode)
+		wantMapping := mode
+		if mode == "root" {
+			wantMapping = "ranged"
+		}
+		if s == nil || s.Rootless != (mode != "root") || !s.UserNamespace || s.IDMapping != wantMapping || s.Network != "none" || s.Seccomp == "" || !s.ReadOnlyRoot {
+			t.Errorf("run %d: sandbox %+v, want rootless %v, a %s user namespace, no network, seccomp, a read-only root", r.Index, s, mode != "root", wantMapping)
 		}
 	}
 	outDir := filepath.Join(ev, "runs", "run-1", "out")
