@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/buildguard/buildguard/internal/harness"
 )
 
 // The build runs in a user namespace: uid 0 inside is the mapping's first
@@ -106,26 +107,7 @@ func hostUIDs(t *testing.T, out, probe string) []string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var uids []string
-	for _, e := range ents {
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte(probe)) {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(status), "\n") {
-			if f, ok := strings.CutPrefix(l, "Uid:"); ok {
-				uids = append(uids, strings.Fields(f)...)
-			}
-		}
-	}
+	uids := harness.ProcessUIDs(probe)
 	if len(uids) == 0 {
 		t.Fatalf("no host process runs the build's shell (%s)", probe)
 	}

@@ -261,7 +261,7 @@ policy:
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			for _, uid := range processUIDs(marker) {
+			for _, uid := range harness.ProcessUIDs(marker) {
 				mu.Lock()
 				hostUIDs[uid] = true
 				mu.Unlock()
@@ -327,32 +327,6 @@ policy:
 	if got, err := os.ReadFile(filepath.Join(src, "hello.txt")); err != nil || string(got) != "hello\n" {
 		t.Errorf("the host's source file is now %q (%v): the build wrote through to it", got, err)
 	}
-}
-
-// processUIDs returns the Uid: ids of each host process whose command line
-// holds marker.
-func processUIDs(marker string) []string {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var uids []string
-	for _, e := range ents {
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(status), "\n") {
-			if f, ok := strings.CutPrefix(l, "Uid:"); ok {
-				uids = append(uids, strings.Fields(f)...)
-			}
-		}
-	}
-	return uids
 }
 
 // TestDemoUnprivileged runs the demo (make demo's program) as an
