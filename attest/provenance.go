@@ -87,6 +87,11 @@ type Build struct {
 	Mismatches   []Mismatch
 	// Reproducible says every run's output equals the control's.
 	Reproducible bool
+	// Publish, when the build publishes, is how the image is made from
+	// the output (buildguard.yaml's publish section: the destination and
+	// the image config set over the base's), so that a rebuild can make
+	// the same image digest; the base is among the images.
+	Publish any
 }
 
 // Subjects are the statements' subjects: each output file by its SHA-256,
@@ -127,6 +132,9 @@ func Provenance(b *Build) (*Statement, error) {
 		"workdir":         b.Workdir,
 		"env":             env,
 		"sourceDateEpoch": b.SourceDateEpoch,
+	}
+	if b.Publish != nil {
+		ext["publish"] = b.Publish
 	}
 	var deps []ResourceDescriptor
 	if d := DigestSet(b.SourceDigest); d != nil {

@@ -122,6 +122,10 @@ func (g *run) attestBuild(ctx context.Context) *attest.Build {
 		Source: cfg.Source.Text, SourceDateEpoch: r.Source.SourceDateEpoch, SourceDigest: r.Source.Digest,
 		Command: cfg.Builder.Command, Workdir: cfg.Builder.Workdir, Env: cfg.Builder.Env,
 	}
+	if cfg.Publish.Image != "" {
+		p := cfg.Publish
+		b.Publish = &p
+	}
 	if g.source != nil || b.SourceDigest == "" {
 		t, err := g.readSource(ctx)
 		if err == nil {

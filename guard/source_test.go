@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,5 +137,25 @@ func TestPublishNamesSourceAndRunsProgram(t *testing.T) {
 	prov := readFile(t, g.opts.Out, attest.ProvenanceFile)
 	if !strings.Contains(string(prov), `"gitCommit": "`+commit+`"`) || !strings.Contains(string(prov), "git+https://github.com/org/app.git") || strings.Contains(string(prov), "TOKEN") {
 		t.Errorf("provenance does not name the git source:\n%s", prov)
+	}
+	// The image provenance records how the image was made, so that a
+	// rebuild can make the same digest.
+	var st struct {
+		Predicate struct {
+			BuildDefinition struct {
+				ExternalParameters struct {
+					Publish struct {
+						Image      string   `json:"image"`
+						Entrypoint []string `json:"entrypoint"`
+					} `json:"publish"`
+				} `json:"externalParameters"`
+			} `json:"buildDefinition"`
+		} `json:"predicate"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, g.opts.Out, attest.ImageProvenanceFile)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if p := st.Predicate.BuildDefinition.ExternalParameters.Publish; p.Image != reg.host+"/app:v1" || strings.Join(p.Entrypoint, " ") != "/app" {
+		t.Errorf("image provenance's publish parameters %+v, want the image and its entrypoint", p)
 	}
 }
