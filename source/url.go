@@ -107,5 +107,10 @@ func parseRemote(s string) *url.URL {
 	if u.Path == "" {
 		return nil // a host is not a repository
 	}
+	// A host no URL can carry (an scp-like "a#b:path") comes out escaped,
+	// and the escape does not parse: such a remote names no repository.
+	if back, err := url.Parse(u.String()); err != nil || back.Host != u.Host {
+		return nil
+	}
 	return u
 }
