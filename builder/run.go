@@ -241,7 +241,7 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 		unreached = append(unreached, fmt.Sprintf("the build ran as uid 0, not %d: only the invoking user is mapped (%s)", s.Sandbox.UID, s.IDs.Source))
 		s.Sandbox.UID, s.Sandbox.GID = 0, 0
 	}
-	if err := s.mapIDs(); err != nil {
+	if err := s.checkIDs(); err != nil {
 		return nil, err
 	}
 	// The build's user owns the output directory while it runs; the
@@ -311,12 +311,16 @@ func runWith(ctx context.Context, rt *Runtime, s *Step) (*Result, bool, error) {
 			"it runs in a private mount namespace with that mount removed, so it sees cgroup v1", rt, cgroupRoot))
 	}
 	withLimits := s.Memory > 0 || s.Pids > 0
+	// unlimited says why cgroups could not apply the limits, for the
+	// sandbox record (without run-specific text, which would make the
+	// report differ between runs).
+	var unlimited string
 	if withLimits {
 		if ok, why := limitsUsable(mode); !ok {
 			if s.LimitsRequired {
 				return nil, false, &RuntimeError{Runtime: rt.Name, Err: fmt.Errorf("%w: memory and pids limits cannot be applied (%s), and builder.limits.required is set", ErrRuntimeUnusable, why)}
 			}
-			withLimits = false
+			withLimits, unlimited = false, why
 			notes = append(notes, "memory and pids limits not applied: "+why)
 		}
 	}
@@ -328,11 +332,15 @@ func runWith(ctx context.Context, rt *Runtime, s *Step) (*Result, bool, error) {
 		}
 		res, started, err = attempt(ctx, rt, s, hide, false)
 		if started {
+			unlimited = fmt.Sprintf("%s did not start the container with them", rt)
 			notes = append(notes, fmt.Sprintf("memory and pids limits not applied: %s did not start the container with them (%v)", rt, first))
 		}
 	}
 	if res == nil {
 		res = &Result{}
+	}
+	if res.Sandbox != nil && unlimited != "" {
+		res.Sandbox.Limits.Reason = "cgroups could not be used (" + unlimited + "), so rlimits stand in"
 	}
 	res.Notes = append(notes, res.Notes...)
 	return res, started, err
@@ -453,7 +461,7 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	if withLimits {
 		res.Memory, res.Pids = s.Memory, s.Pids
 	}
-	res.Sandbox = s.record(rt, sb, res)
+	res.Sandbox = s.record(rt, res)
 	switch {
 	case ctx.Err() != nil:
 		return res, true, errors.Join(ctx.Err(), stopErr, delErr)

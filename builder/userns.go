@@ -35,12 +35,10 @@ func (s *Step) fillIDs() error {
 	return nil
 }
 
-// mapIDs fills in s.IDs and checks that the step fits it: the build's uid
-// and gid are mapped, and the root was unpacked for the mapping.
-func (s *Step) mapIDs() error {
-	if err := s.fillIDs(); err != nil {
-		return err
-	}
+// checkIDs checks that the step fits s.IDs (fillIDs has set it): the
+// build's uid and gid are mapped, and the root was unpacked for the
+// mapping.
+func (s *Step) checkIDs() error {
 	if err := s.IDs.validate(); err != nil {
 		return &StepError{Field: "IDs", Err: err}
 	}
@@ -94,7 +92,7 @@ func giveBack(dir string, max int64) error {
 }
 
 // record says what isolation the run had, for the report.
-func (s *Step) record(rt *Runtime, sb *sandbox, res *Result) *evidence.Sandbox {
+func (s *Step) record(rt *Runtime, res *Result) *evidence.Sandbox {
 	version := rt.Version
 	if f := strings.Fields(version); len(f) > 0 {
 		version = f[len(f)-1] // "crun version 1.8.1" -> "1.8.1"
@@ -124,12 +122,7 @@ func (s *Step) record(rt *Runtime, sb *sandbox, res *Result) *evidence.Sandbox {
 		if s.Pids > 0 {
 			r.Limits.Applied = append(r.Limits.Applied, fmt.Sprintf("pids=%d (RLIMIT_NPROC)", s.Pids))
 		}
-		r.Limits.Reason = "cgroups could not be used, so rlimits stand in"
-		for _, n := range res.Notes {
-			if why, ok := strings.CutPrefix(n, "memory and pids limits not applied: "); ok {
-				r.Limits.Reason = "cgroups could not be used (" + why + "), so rlimits stand in"
-			}
-		}
+		r.Limits.Reason = "cgroups could not be used, so rlimits stand in" // runWith says why
 	}
 	return r
 }
