@@ -147,7 +147,12 @@ func HostIDMap() (IDMap, error) {
 	return hostIDMap.m, hostIDMap.err
 }
 
-// readIDMap is HostIDMap with its inputs given.
+// SubIDMap is the ranged mapping of uid's first subordinate id ranges of
+// at least MinSubIDs ids, checked as HostIDMap checks root's; an error
+// wrapping ErrNoSubIDs when it has none.
+func SubIDMap(uid int) (IDMap, error) { return readIDMap(os.ReadFile, uid) }
+
+// readIDMap is SubIDMap with its inputs given.
 func readIDMap(readFile func(string) ([]byte, error), uid int) (IDMap, error) {
 	name := strconv.Itoa(uid)
 	if u, err := user.LookupId(name); err == nil {
@@ -161,8 +166,8 @@ func readIDMap(readFile func(string) ([]byte, error), uid int) (IDMap, error) {
 		}
 		rg, ok := ParseSubIDs(b, name, strconv.Itoa(uid))
 		if !ok {
-			return IDMap{}, fmt.Errorf("%w: %s has none in %s, and a build never runs with host ids "+
-				"(as root it would be host root); give it one: %s", ErrNoSubIDs, name, file, SubIDFix(name))
+			return IDMap{}, fmt.Errorf("%w: %s has none in %s, and builds run in a user namespace mapped to one "+
+				"(never with host ids: as root they would be host root); give it one: %s", ErrNoSubIDs, name, file, SubIDFix(name))
 		}
 		if rg.Count < MinSubIDs {
 			return IDMap{}, fmt.Errorf("%w: %s has %d ids in %s, fewer than the %d an image's owners need; give it a larger range: %s",

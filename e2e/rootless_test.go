@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/internal/harness"
 	"github.com/buildguard/buildguard/internal/testimage"
@@ -80,19 +81,7 @@ func TestRootless(t *testing.T) {
 	// The same checks as root: the build's processes hold root's first
 	// subordinate uid, never 0.
 	t.Run("root", func(t *testing.T) {
-		u := testUser{name: "root"}
-		b, err := os.ReadFile("/etc/subuid")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Split(l, ":"); len(f) == 3 && (f[0] == "root" || f[0] == "0") {
-				if n, _ := strconv.Atoi(f[2]); n >= 65536 {
-					u.subuid, _ = strconv.Atoi(f[1])
-					break
-				}
-			}
-		}
+		u := testUser{name: "root", subuid: firstSubUID(t, "root", 0)}
 		if u.subuid == 0 {
 			t.Fatal("root has no subordinate uid range (.ci/run and make demo run scripts/subids.sh root)")
 		}
@@ -144,21 +133,26 @@ func rootlessUser(t *testing.T, name string, ranged bool) testUser {
 	tu.uid, _ = strconv.Atoi(u.Uid)
 	tu.gid, _ = strconv.Atoi(u.Gid)
 	if ranged {
-		b, err := os.ReadFile("/etc/subuid")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Split(l, ":"); len(f) == 3 && f[0] == name {
-				tu.subuid, _ = strconv.Atoi(f[1])
-				break
-			}
-		}
-		if tu.subuid == 0 {
+		if tu.subuid = firstSubUID(t, name, tu.uid); tu.subuid == 0 {
 			t.Fatalf("%s has no subordinate uids after scripts/subids.sh", name)
 		}
 	}
 	return tu
+}
+
+// firstSubUID is where the user's subordinate uids start in /etc/subuid
+// (its first range of 65536 or more), 0 when it has none.
+func firstSubUID(t *testing.T, name string, uid int) int {
+	t.Helper()
+	b, err := os.ReadFile(builder.SubUIDFile)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	r, ok := builder.ParseSubIDs(b, name, strconv.Itoa(uid))
+	if !ok || r.Count < builder.MinSubIDs {
+		return 0
+	}
+	return int(r.Start)
 }
 
 func run(t *testing.T, name string, args ...string) {

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,22 +45,13 @@ type Plan struct {
 func Decide() (Plan, error) {
 	uid, gid := os.Getuid(), os.Getgid()
 	p := Plan{Rootless: builder.Rootless{Mode: builder.IDMapSingle, UID: uint32(uid), GID: uint32(gid)}} //nolint:gosec // ids are 32-bit and never negative
-	name := strconv.Itoa(uid)
-	if u, err := user.LookupId(name); err == nil {
-		name = u.Username
-	}
-	var r [2]builder.SubIDRange
-	for i, file := range []string{builder.SubUIDFile, builder.SubGIDFile} {
-		b, err := os.ReadFile(file)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return p, fmt.Errorf("reading %s: %w", file, err)
-		}
-		rg, ok := builder.ParseSubIDs(b, name, strconv.Itoa(uid))
-		if !ok || rg.Count < builder.MinSubIDs {
-			p.Why = fmt.Sprintf("%s has no range of %d subordinate ids in %s (%s)", name, builder.MinSubIDs, file, builder.SubIDFix(name))
-			return p, nil
-		}
-		r[i] = rg
+	m, err := builder.SubIDMap(uid)
+	switch {
+	case errors.Is(err, builder.ErrNoSubIDs):
+		p.Why = err.Error()
+		return p, nil
+	case err != nil:
+		return p, err
 	}
 	var err1, err2 error
 	p.NewUIDMap, err1 = exec.LookPath("newuidmap")
@@ -71,7 +61,7 @@ func Decide() (Plan, error) {
 		return p, nil
 	}
 	p.Mode = builder.IDMapRanged
-	p.SubUID, p.SubGID, p.Count = r[0].Start, r[1].Start, builder.MinSubIDs
+	p.SubUID, p.SubGID, p.Count = m.UID, m.GID, m.Size
 	return p, nil
 }
 
