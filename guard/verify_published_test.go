@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
@@ -329,11 +330,11 @@ func attachStatement(t *testing.T, repo name.Repository, subject v1.Descriptor, 
 		if err := remote.WriteLayer(repo, l); err != nil {
 			t.Fatal(err)
 		}
-		d, err := layerDescriptor(l)
+		d, err := partial.Descriptor(l)
 		if err != nil {
 			t.Fatal(err)
 		}
-		descs = append(descs, d)
+		descs = append(descs, *d)
 	}
 	m, err := json.Marshal(map[string]any{
 		"schemaVersion": 2, "mediaType": types.OCIManifestSchema1, "artifactType": trust.BundleMediaType,
@@ -344,20 +345,4 @@ func attachStatement(t *testing.T, repo name.Repository, subject v1.Descriptor, 
 		t.Fatal(err)
 	}
 	putWithSubject(t, repo, m, subject)
-}
-
-func layerDescriptor(l v1.Layer) (v1.Descriptor, error) {
-	d, err := l.Digest()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	sz, err := l.Size()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	mt, err := l.MediaType()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	return v1.Descriptor{MediaType: mt, Digest: d, Size: sz}, nil
 }
