@@ -45,11 +45,8 @@ func TestBuildScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "build_scripts",
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", filepath.Dir(bgBin)+string(os.PathListSeparator)+filepath.Dir(cosignPath)+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("REGISTRY", reg.Addr)
+			buildguardEnv(env, reg.Addr, filepath.Dir(cosignPath))
 			env.Setenv("REGISTRY_PORT", reg.Addr[strings.LastIndexByte(reg.Addr, ':')+1:])
-			env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker"))
-			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
 			env.Setenv("SIGSTORE", sigstore)
 			// cosign: no password on the key, no TUF or cache outside $WORK.
 			env.Setenv("COSIGN_PASSWORD", "")

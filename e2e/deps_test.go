@@ -52,13 +52,10 @@ func TestDependencyScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "deps_scripts",
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", filepath.Dir(bgBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("REGISTRY", reg.Addr)
+			buildguardEnv(env, reg.Addr)
 			env.Setenv("GO_BUILDER", goImg)
 			env.Setenv("NODE_BUILDER", nodeImg)
 			env.Setenv("HOME", filepath.Join(env.WorkDir, "home"))
-			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
-			env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker"))
 			log := filepath.Join(env.WorkDir, "requests.log")
 			gp := httptest.NewServer(logRequests(log, "goproxy", http.FileServer(http.Dir(goproxyDir))))
 			npm := httptest.NewServer(logRequests(log, "npm", http.StripPrefix("/", npmRegistry(npmDir))))

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -37,15 +36,11 @@ func TestPublishedImageRuns(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "image_scripts",
 		Setup: func(env *testscript.Env) error {
-			reg, err := harness.StartRegistry(t.Context(), filepath.Join(env.WorkDir, ".registry"))
+			reg, err := scriptRegistry(t, env)
 			if err != nil {
 				return err
 			}
-			env.Defer(reg.Stop)
-			env.Setenv("PATH", filepath.Dir(bgBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("REGISTRY", reg.Addr)
-			env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker"))
-			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+			buildguardEnv(env, reg.Addr)
 			// git in the script: no host config, a fixed identity and time
 			for _, kv := range []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=e2e",
 				"GIT_AUTHOR_EMAIL=e2e@example.org", "GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.org",

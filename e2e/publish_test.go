@@ -43,16 +43,12 @@ func TestPublishScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "publish_scripts",
 		Setup: func(env *testscript.Env) error {
-			reg, err := harness.StartRegistry(t.Context(), filepath.Join(env.WorkDir, ".registry"))
+			reg, err := scriptRegistry(t, env)
 			if err != nil {
 				return err
 			}
-			env.Defer(reg.Stop)
-			env.Setenv("PATH", filepath.Dir(bgBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("REGISTRY", reg.Addr)
+			buildguardEnv(env, reg.Addr)
 			env.Setenv("REGISTRY_STORAGE", reg.StorageDir)
-			env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker"))
-			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -140,6 +140,22 @@ func rootlessUser(t *testing.T, name string, ranged bool) testUser {
 	return tu
 }
 
+// passableTempDir makes a temporary directory (mode 0755) that the test's
+// unprivileged users can pass through and read, outside the test's own
+// 0700 temporary directories; it is removed when the test ends.
+func passableTempDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // firstSubUID is where the user's subordinate uids start in /etc/subuid
 // (its first range of 65536 or more), 0 when it has none.
 func firstSubUID(t *testing.T, name string, uid int) int {
@@ -163,15 +179,7 @@ func run(t *testing.T, name string, args ...string) {
 }
 
 func rootlessBuild(t *testing.T, u testUser, mode, image string) {
-	// The user's own directory, outside the test's 0700 temporary ones.
-	home, err := os.MkdirTemp("", "bg-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(home) })
-	if err := os.Chmod(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	home := passableTempDir(t, "bg-rootless-")
 	// The source belongs to root (another uid than the user's), read-only
 	// to everyone else.
 	src := filepath.Join(home, "src")
@@ -333,14 +341,7 @@ func TestDemoUnprivileged(t *testing.T) {
 		harness.Require(t, tool)
 	}
 	u := rootlessUser(t, "bgrootless-ranged", true)
-	home, err := os.MkdirTemp("", "bg-demo-user-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(home) })
-	if err := os.Chmod(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	home := passableTempDir(t, "bg-demo-user-")
 	bin := filepath.Join(home, "bin")
 	copyExecutable(t, bgBin, filepath.Join(bin, "buildguard"))
 	for _, tool := range []string{"cosign", "posix"} {

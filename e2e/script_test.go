@@ -50,6 +50,28 @@ func TestScripts(t *testing.T) {
 	})
 }
 
+// buildguardEnv gives a script the buildguard under test first on PATH
+// (then extraPath, then the PATH it had), the registry at $REGISTRY, and no
+// credentials or caches of the host's: DOCKER_CONFIG and XDG_CACHE_HOME
+// are in $WORK.
+func buildguardEnv(env *testscript.Env, registry string, extraPath ...string) {
+	env.Setenv("PATH", strings.Join(append(append([]string{filepath.Dir(bgBin)}, extraPath...), env.Getenv("PATH")), string(os.PathListSeparator)))
+	env.Setenv("REGISTRY", registry)
+	env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker"))
+	env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+}
+
+// scriptRegistry starts a registry of the script's own, its storage in
+// $WORK/.registry, stopped when the script ends.
+func scriptRegistry(t *testing.T, env *testscript.Env) (*harness.Registry, error) {
+	reg, err := harness.StartRegistry(t.Context(), filepath.Join(env.WorkDir, ".registry"))
+	if err != nil {
+		return nil, err
+	}
+	env.Defer(reg.Stop)
+	return reg, nil
+}
+
 // push-image REF VAR [OS/ARCH...]: push a seeded random image (an index
 // when platforms are given) to REF and set $VAR to its digest, and
 // $VAR_<os>_<arch> to each platform's digest.

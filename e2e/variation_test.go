@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,11 +31,8 @@ func TestVariationScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "variation_scripts",
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", filepath.Dir(bgBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
-			env.Setenv("REGISTRY", reg.Addr)
+			buildguardEnv(env, reg.Addr)
 			env.Setenv("REGISTRY_PORT", reg.Addr[strings.LastIndexByte(reg.Addr, ':')+1:])
-			env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker"))
-			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
