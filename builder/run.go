@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -244,6 +246,11 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 	if err := s.checkIDs(); err != nil {
 		return nil, err
 	}
+	if s.Runtime == RuntimeRunsc && s.IDs.Mode == IDMapSingle {
+		return nil, &RuntimeError{Runtime: RuntimeRunsc, Err: fmt.Errorf("%w: runsc needs a subordinate id range: gVisor's sandbox runs as nobody, "+
+			"whom a single-id user namespace does not map (%s); give the user a range with `%s`, or use runtime auto",
+			ErrRuntimeUnusable, s.IDs.Source, SubIDFix(invokingUser()))}
+	}
 	// The build's user owns the output directory while it runs; the
 	// invoking user owns what it leaves there.
 	if err := os.Lchown(s.Out, int(s.IDs.HostUID(s.Sandbox.UID)), int(s.IDs.HostGID(s.Sandbox.GID))); err != nil {
@@ -263,7 +270,19 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 		res, started, err := runWith(ctx, rt, &s)
 		if started {
 			res.Notes = append(notes, res.Notes...)
-			if s.Sandbox.Domainname != "" && !rt.setsDomainname() {
+			if rt.Name == RuntimeRunsc {
+				if s.Sandbox.Umask != nil && *s.Sandbox.Umask != 0o022 {
+					unreached = append(unreached, fmt.Sprintf("the umask was not varied: %s ignores the spec's process.user.umask, so the build ran with 0022", rt))
+				}
+				if s.Sandbox.ReverseEnv {
+					unreached = append(unreached, fmt.Sprintf("the environment's order was not reversed: %s does not keep the order it is given", rt))
+				}
+			}
+			switch {
+			case s.Sandbox.Domainname == "" || rt.setsDomainname():
+			case rt.Name == RuntimeRunsc:
+				unreached = append(unreached, fmt.Sprintf("the domain name was not set: %s keeps none a build can read (crun, or runc 1.2 and later, set it)", rt))
+			default:
 				unreached = append(unreached, fmt.Sprintf("the domain name was not set: %s sets it only through the kernel.domainname sysctl, "+
 					"which the build's user namespace cannot write (crun, or runc 1.2 and later, set it)", rt))
 			}
@@ -348,7 +367,11 @@ func runWith(ctx context.Context, rt *Runtime, s *Step) (*Result, bool, error) {
 
 // attempt runs the container once.
 func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (*Result, bool, error) {
-	sb, err := newSandbox(sandboxOptions{rootfs: s.Rootfs, hideUnified: hide,
+	flags := uintptr(lockedRootFlags)
+	if rt.Name == RuntimeRunsc {
+		flags = 0
+	}
+	sb, err := newSandbox(sandboxOptions{rootfs: s.Rootfs, hideUnified: hide, rootFlags: flags,
 		uid: int(s.IDs.HostUID(0)), gid: int(s.IDs.HostGID(0)),
 		mountpoints: []string{"/proc", "/dev", "/sys", "/tmp", OutDir, Home, s.workdir()}})
 	if err != nil {
@@ -401,7 +424,7 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 		sink.file = f
 	}
 	id := containerID()
-	rc := &runtimeCmd{rt: rt, sb: sb, id: id}
+	rc := &runtimeCmd{rt: rt, sb: sb, id: id, cgroups: withLimits}
 	pidFile := filepath.Join(sb.dir, "pid")
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -442,6 +465,7 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	res.ScratchExceeded = watch.close()
 	res.ScratchBytes = watch.peak.Load()
 	delErr := rc.run(30*time.Second, "delete", "--force", id)
+	removeCgroups(id)
 	select {
 	case <-pumped:
 	case <-time.After(10 * time.Second):
@@ -522,4 +546,17 @@ func envValue(env []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// invokingUser names the user buildguard runs as on the host (for a fix
+// to print), or its uid when it has no name.
+func invokingUser() string {
+	uid := os.Getuid()
+	if r := RootlessMode(); r != nil {
+		uid = int(r.UID)
+	}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(uid)
 }

@@ -50,7 +50,7 @@ func requireRoot(t testing.TB) {
 }
 
 // testRuntimes returns the runtimes each runtime test runs with.
-var testRuntimes = []string{RuntimeCrun, RuntimeRunc}
+var testRuntimes = []string{RuntimeCrun, RuntimeRunc, RuntimeRunsc}
 
 // staticBusybox returns the bytes of Debian's static busybox.
 func staticBusybox(t testing.TB) []byte {

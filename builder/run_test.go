@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -208,6 +209,20 @@ func TestRunTimeout(t *testing.T) {
 			t.Errorf("the build's sleep is still running: pid %s", p)
 		}
 	})
+}
+
+// findSandbox returns the pid of gVisor's sandbox (its kernel, in which
+// the build's processes live), or "".
+func findSandbox(t *testing.T) string {
+	t.Helper()
+	ds, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range ds {
+		b, err := os.ReadFile(d)
+		if err == nil && bytes.HasPrefix(b, []byte("runsc-sandbox\x00")) {
+			return filepath.Base(filepath.Dir(d))
+		}
+	}
+	return ""
 }
 
 // findProcess returns the pid of a process whose last argument is arg.

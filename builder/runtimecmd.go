@@ -22,6 +22,10 @@ type runtimeCmd struct {
 	rt *Runtime
 	sb *sandbox
 	id string
+	// cgroups is whether the container gets cgroups (the limits apply
+	// through them); runsc otherwise makes its own, which rootless it
+	// cannot.
+	cgroups bool
 }
 
 func (rc *runtimeCmd) stateDir() string { return filepath.Join(rc.sb.dir, "state") }
@@ -30,11 +34,25 @@ func (rc *runtimeCmd) logPath() string  { return filepath.Join(rc.sb.dir, "runti
 // command returns the runtime invoked with the global flags, then args. The
 // runtime gets a bare PATH and nothing else from the host's environment.
 func (rc *runtimeCmd) command(args ...string) *exec.Cmd {
-	full := append([]string{"--root", rc.stateDir(), "--log", rc.logPath(), "--log-format", "json"}, args...)
+	full := []string{"--root", rc.stateDir(), "--log", rc.logPath(), "--log-format", "json"}
+	if rc.rt.Name == RuntimeRunsc {
+		full = append(full, runscFlags...)
+		if !rc.cgroups {
+			full = append(full, "--ignore-cgroups")
+		}
+	}
+	full = append(full, args...)
 	cmd := exec.Command(rc.rt.Path, full...)
 	cmd.Env = []string{"PATH=" + DefaultPath}
 	return cmd
 }
+
+// runscFlags are gVisor's global flags for a build: a network stack of its
+// own with nothing but loopback (the spec's empty network namespace is
+// not enough: runsc would give the sandbox a copy of the namespace's
+// interfaces), and the spec's seccomp filter loaded inside the sandbox as
+// well, so that the build sees the refusals it sees under crun and runc.
+var runscFlags = []string{"--network=none", "--oci-seccomp"}
 
 // run runs a short runtime command and waits for it at most timeout.
 func (rc *runtimeCmd) run(timeout time.Duration, args ...string) error {

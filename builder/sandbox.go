@@ -56,7 +56,16 @@ type sandboxOptions struct {
 	// hideUnified unmounts /sys/fs/cgroup/unified in the namespace, so that
 	// crun (which refuses hybrid cgroups) sees a plain cgroup v1 host.
 	hideUnified bool
+	// rootFlags are the flags of the root's mount (nosuid, nodev). runsc
+	// remounts the root read-only from inside the build's user namespace
+	// without carrying them over, which the kernel refuses for flags a
+	// more privileged namespace set; under runsc the build's exec and
+	// device files are gVisor's kernel's, not the host's.
+	rootFlags uintptr
 }
+
+// lockedRootFlags are the root mount's flags for crun and runc.
+const lockedRootFlags = unix.MS_NOSUID | unix.MS_NODEV
 
 // newSandbox creates the run directory and the namespace thread. It fails
 // when this process may not create a mount namespace (it must be root, or
@@ -94,6 +103,13 @@ func newSandbox(o sandboxOptions) (*sandbox, error) {
 			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("creating the run directory: %w", err)
 		}
+	}
+	// The mounts' sources are reached as the build's user: runsc's gofer
+	// opens them from inside the build's user namespace. Nobody else may.
+	if err := os.Lchown(filepath.Join(dir, "mnt"), o.uid, o.gid); err != nil {
+		_ = os.RemoveAll(dir)
+		_ = os.Remove(sb.view)
+		return nil, fmt.Errorf("creating the run directory: %w", err)
 	}
 	ready := make(chan error, 1)
 	go sb.thread(o, ready)
@@ -140,9 +156,9 @@ func (sb *sandbox) prepare(o sandboxOptions) error {
 			return fmt.Errorf("unmounting %s/unified in the private mount namespace: %w", cgroupRoot, err)
 		}
 	}
-	err := sb.overlay(o.rootfs, o.uid, o.gid)
+	err := sb.overlay(o.rootfs, o.uid, o.gid, o.rootFlags)
 	if err != nil {
-		if berr := sb.bindReadOnly(o.rootfs, o.mountpoints); berr != nil {
+		if berr := sb.bindReadOnly(o.rootfs, o.mountpoints, o.rootFlags); berr != nil {
 			return fmt.Errorf("mounting the root read-only: overlay: %w; bind: %w", err, berr)
 		}
 		sb.notes = append(sb.notes, fmt.Sprintf("the root is the cached rootfs bind-mounted read-only (overlayfs: %v)", err))
@@ -179,7 +195,7 @@ func passable(dir string) bool {
 }
 
 // overlay mounts rootfs under a tmpfs upper layer at sb.root.
-func (sb *sandbox) overlay(rootfs string, uid, gid int) error {
+func (sb *sandbox) overlay(rootfs string, uid, gid int, flags uintptr) error {
 	if strings.ContainsAny(rootfs+sb.dir, ",:\\") {
 		return fmt.Errorf("path %q or %q holds a character overlayfs options cannot carry", rootfs, sb.dir)
 	}
@@ -197,7 +213,7 @@ func (sb *sandbox) overlay(rootfs string, uid, gid int) error {
 		}
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", rootfs, upper, work)
-	if err := unix.Mount("overlay", sb.root, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+	if err := unix.Mount("overlay", sb.root, "overlay", flags, opts); err != nil {
 		return fmt.Errorf("mounting overlayfs: %w", err)
 	}
 	return nil
@@ -205,11 +221,11 @@ func (sb *sandbox) overlay(rootfs string, uid, gid int) error {
 
 // bindReadOnly bind-mounts rootfs read-only at sb.root, and checks that
 // every mount point exists in it (the runtime cannot create them).
-func (sb *sandbox) bindReadOnly(rootfs string, mountpoints []string) error {
+func (sb *sandbox) bindReadOnly(rootfs string, mountpoints []string, flags uintptr) error {
 	if err := unix.Mount(rootfs, sb.root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	if err := unix.Mount("", sb.root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+	if err := unix.Mount("", sb.root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|flags, ""); err != nil {
 		return err
 	}
 	r, err := os.OpenRoot(sb.root)

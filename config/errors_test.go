@@ -128,7 +128,7 @@ var problemCases = []struct {
 	{"negative timeout", doc(head, "  timeout: -1m"),
 		[]string{"buildguard.yaml:5: builder.timeout: must be greater than 0, got -1m0s"}},
 	{"unknown runtime", doc(head, "  runtime: kata"),
-		[]string{`buildguard.yaml:5: builder.runtime: unknown runtime "kata": want one of auto, crun, runc, bwrap, docker, podman`}},
+		[]string{`buildguard.yaml:5: builder.runtime: unknown runtime "kata": want one of auto, crun, runc, runsc, bwrap, docker, podman`}},
 	{"memory with B", doc(head, "  limits: {memory: 4GB}"),
 		[]string{`buildguard.yaml:5: builder.limits.memory: want a quantity such as 512Mi, 4Gi, 1G or a number of bytes, got "4GB": units take no B`}},
 	{"negative memory", doc(head, "  limits: {memory: -1Gi}"),

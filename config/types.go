@@ -179,6 +179,7 @@ const (
 	RuntimeAuto   Runtime = "auto"
 	RuntimeCrun   Runtime = "crun"
 	RuntimeRunc   Runtime = "runc"
+	RuntimeRunsc  Runtime = "runsc" // gVisor; only when named
 	RuntimeBwrap  Runtime = "bwrap"
 	RuntimeDocker Runtime = "docker"
 	RuntimePodman Runtime = "podman"
@@ -186,7 +187,7 @@ const (
 
 // Runtimes returns every valid Runtime, RuntimeAuto first.
 func Runtimes() []Runtime {
-	return []Runtime{RuntimeAuto, RuntimeCrun, RuntimeRunc, RuntimeBwrap, RuntimeDocker, RuntimePodman}
+	return []Runtime{RuntimeAuto, RuntimeCrun, RuntimeRunc, RuntimeRunsc, RuntimeBwrap, RuntimeDocker, RuntimePodman}
 }
 
 // Variation names one difference between a reproducibility run and the

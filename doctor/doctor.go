@@ -265,6 +265,13 @@ func (d *doctor) runtime(ctx context.Context) Check {
 		return c
 	}
 	c.Status = StatusOK
+	// gVisor is only used when named (builder.runtime: runsc): say
+	// whether it is there, never fail for it.
+	if rt, err := d.h.LookupRuntime(ctx, builder.RuntimeRunsc); err == nil {
+		c.Detail += fmt.Sprintf("; %s (%s) for builder.runtime: runsc", rt, rt.Path)
+	} else {
+		c.Detail += "; runsc (gVisor, builder.runtime: runsc) not found (" + builder.RuntimeHint(builder.RuntimeRunsc) + ")"
+	}
 	c.Detail += " (presence and version only: no container was started)"
 	return c
 }

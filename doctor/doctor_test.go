@@ -188,6 +188,16 @@ func TestMachines(t *testing.T) {
 			"runc version 1.1.5 (/usr/sbin/runc); crun not found on PATH", "", true},
 		{"crun broken, runc fine", func(m *machine) { delete(m.outputs, "/usr/bin/crun") }, CheckRuntime, StatusOK,
 			"crun unusable: OCI runtime cannot start a container here", "", true},
+		{"no runsc", func(m *machine) {}, CheckRuntime, StatusOK,
+			"runsc (gVisor, builder.runtime: runsc) not found (apt-get install -y runsc)", "", true},
+		{"runsc", func(m *machine) {
+			m.path["runsc"], m.outputs["/usr/bin/runsc"] = "/usr/bin/runsc", "runsc version 0.0~20221219.0\nspec: 1.0.2-dev\n"
+		}, CheckRuntime, StatusOK, "runsc version 0.0~20221219.0 (/usr/bin/runsc) for builder.runtime: runsc", "", true},
+		{"runsc only", func(m *machine) {
+			delete(m.path, "crun")
+			delete(m.path, "runc")
+			m.path["runsc"], m.outputs["/usr/bin/runsc"] = "/usr/bin/runsc", "runsc version 0.0~20221219.0\n"
+		}, CheckRuntime, StatusMissing, "no OCI runtime", "apt-get install -y crun", false},
 		{"no cgroup limits", func(m *machine) { m.limits = false }, CheckCgroups, StatusWarn,
 			"memory and pids limits cannot be applied through cgroups (the cgroup v2 memory controller is not available): RLIMIT_AS (memory, per process) and RLIMIT_NPROC (pids) stand in", "memory and pids controllers", true},
 		{"no overlay", func(m *machine) { m.files["/proc/filesystems"] = "nodev\tsysfs\n\text4\n" }, CheckOverlayfs, StatusWarn,

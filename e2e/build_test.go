@@ -24,14 +24,15 @@ import (
 
 // TestBuildScripts runs the testscript files in build_scripts: the real
 // buildguard binary runs build steps through the real crun and runc, in a
-// busybox builder image pushed to a real distribution registry on loopback.
+// busybox builder image pushed to a real distribution registry on loopback
+// (and through gVisor's runsc, named).
 // Scripts sign and attest builder images with the real cosign v3 CLI
 // through a real Rekor v2 log on loopback: $SIGSTORE holds its
 // trusted_root.json and signing_config.json and a cosign key pair
 // (cosign.key, cosign.pub, no password).
 func TestBuildScripts(t *testing.T) {
 	harness.Require(t, "docker-registry")
-	for _, tool := range []string{"crun", "runc", "busybox", "posix"} {
+	for _, tool := range []string{"crun", "runc", "runsc", "busybox", "posix"} {
 		harness.Require(t, tool)
 	}
 	cosignPath := cosignBin(t)

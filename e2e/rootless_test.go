@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -75,9 +76,24 @@ func TestRootless(t *testing.T) {
 	for _, mode := range []string{"ranged", "single"} {
 		t.Run(mode, func(t *testing.T) {
 			u := rootlessUser(t, "bgrootless-"+mode, mode == "ranged")
-			rootlessBuild(t, u, mode, image)
+			rootlessBuild(t, u, mode, image, "")
 		})
 	}
+	// gVisor, rootless with a range: the same promises; the build's
+	// processes live in gVisor's kernel, so on the host only runsc's
+	// sandbox and gofer are seen, neither holding host root.
+	t.Run("ranged-runsc", func(t *testing.T) {
+		harness.Require(t, "runsc")
+		u := rootlessUser(t, "bgrootless-ranged", true)
+		rootlessBuild(t, u, "ranged", image, "runsc")
+	})
+	// Without a range gVisor cannot start (its sandbox runs as nobody, whom
+	// a single-id namespace does not map): exit 3, saying what to do.
+	t.Run("single-runsc", func(t *testing.T) {
+		harness.Require(t, "runsc")
+		u := rootlessUser(t, "bgrootless-single", false)
+		rootlessRunscSingle(t, u, image)
+	})
 	// The same checks as root: the build's processes hold root's first
 	// subordinate uid, never 0.
 	t.Run("root", func(t *testing.T) {
@@ -85,7 +101,7 @@ func TestRootless(t *testing.T) {
 		if u.subuid == 0 {
 			t.Fatal("root has no subordinate uid range (.ci/run and make demo run scripts/subids.sh root)")
 		}
-		rootlessBuild(t, u, "root", image)
+		rootlessBuild(t, u, "root", image, "")
 	})
 }
 
@@ -178,7 +194,7 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-func rootlessBuild(t *testing.T, u testUser, mode, image string) {
+func rootlessBuild(t *testing.T, u testUser, mode, image, runtime string) {
 	home := passableTempDir(t, "bg-rootless-")
 	// The source belongs to root (another uid than the user's), read-only
 	// to everyone else.
@@ -237,7 +253,11 @@ policy:
 	if err := os.Chown(work, u.uid, u.gid); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bg, "build", "--file", filepath.Join(home, "buildguard.yaml"), "--out", filepath.Join(work, "ev"), "--cache", filepath.Join(work, "cache"))
+	args := []string{"build", "--file", filepath.Join(home, "buildguard.yaml"), "--out", filepath.Join(work, "ev"), "--cache", filepath.Join(work, "cache")}
+	if runtime != "" {
+		args = append(args, "--runtime", runtime)
+	}
+	cmd := exec.Command(bg, args...)
 	cmd.Dir = home
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + work, "TMPDIR=" + work}
 	if mode != "root" {
@@ -263,7 +283,14 @@ policy:
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			for _, uid := range harness.ProcessUIDs(marker) {
+			uids := harness.ProcessUIDs(marker)
+			if runtime == "runsc" {
+				if len(uids) > 0 {
+					t.Errorf("under gVisor a host process runs the build's shell (Uid %q)", uids)
+				}
+				uids = append(harness.ProcessUIDs("runsc-sandbox"), harness.ProcessUIDs("runsc-gofer")...)
+			}
+			for _, uid := range uids {
 				mu.Lock()
 				hostUIDs[uid] = true
 				mu.Unlock()
@@ -285,6 +312,14 @@ policy:
 		t.Errorf("never saw the build's processes on the host")
 	}
 	for uid := range hostUIDs {
+		if runtime == "runsc" {
+			// gVisor's gofer runs as the mapped 0, its sandbox as an
+			// unprivileged id of its own (nobody): never host root.
+			if uid == "0" {
+				t.Errorf("a runsc process held host uid 0: %v", hostUIDs)
+			}
+			continue
+		}
 		if uid != want {
 			t.Errorf("a build process held host uid %s, want only %s (%s mode): %v", uid, want, mode, hostUIDs)
 		}
@@ -381,6 +416,52 @@ func TestDemoUnprivileged(t *testing.T) {
 	for _, want := range []string{"1. clean builder + independent builder:       PASS (exit 0)", "2. compromised builder + independent builder: FAIL (exit 1), diverse-agree"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the demo's summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// rootlessRunscSingle runs a build under runsc as a user without a
+// subordinate id range: refused before any container starts, exit 3, with
+// the range to add.
+func rootlessRunscSingle(t *testing.T, u testUser, image string) {
+	home := passableTempDir(t, "bg-rootless-")
+	if err := os.Mkdir(filepath.Join(home, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`apiVersion: buildguard/v1
+source: src
+sourceDateEpoch: "1700000000"
+builder:
+  image: %s
+  command: ["sh", "-c", "echo x > /out/x"]
+policy:
+  waive: [verified]
+`, image)
+	if err := os.WriteFile(filepath.Join(home, "buildguard.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bg := filepath.Join(home, "buildguard")
+	copyExecutable(t, bgBin, bg)
+	work := filepath.Join(home, "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(work, u.uid, u.gid); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bg, "build", "--file", filepath.Join(home, "buildguard.yaml"), "--out", filepath.Join(work, "ev"),
+		"--cache", filepath.Join(work, "cache"), "--runtime", "runsc")
+	cmd.Dir = home
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + work, "TMPDIR=" + work}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("buildguard build --runtime runsc as %s: %v, want exit 3\n%s", u.name, err, out)
+	}
+	for _, want := range []string{"runsc needs a subordinate id range", "usermod --add-subuids", "buildguard doctor"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -30,7 +30,7 @@ type BuildOptions struct {
 	File string
 	// Out is the evidence directory; default .buildguard.
 	Out string
-	// Runtime replaces builder.runtime when set: auto, crun or runc.
+	// Runtime replaces builder.runtime when set: auto, crun, runc or runsc.
 	Runtime string
 	// Cache is the rootfs cache directory; empty means the default.
 	Cache string
@@ -69,9 +69,9 @@ func (o *BuildOptions) Validate(args []string) error {
 		return exitcode.UsageErrorf("-f and --out need a value")
 	}
 	switch o.Runtime {
-	case "", builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc:
+	case "", builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc, builder.RuntimeRunsc:
 	default:
-		return exitcode.UsageErrorf("--runtime %q: want %s, %s or %s", o.Runtime, builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc)
+		return exitcode.UsageErrorf("--runtime %q: want %s, %s, %s or %s", o.Runtime, builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc, builder.RuntimeRunsc)
 	}
 	if o.Jobs < 0 {
 		return exitcode.UsageErrorf("--jobs must be 0 (the core count) or more")
@@ -86,7 +86,7 @@ func buildCommand() *command {
 	return &command{
 		name:    "build",
 		summary: "the guarded build: pin check, verify, hermetic build, rebuilds, compare, decide",
-		usage:   "[-f buildguard.yaml] [--out DIR] [trust flags] [--max-... limits] [--runtime auto|crun|runc] [--json]",
+		usage:   "[-f buildguard.yaml] [--out DIR] [trust flags] [--max-... limits] [--runtime auto|crun|runc|runsc] [--json]",
 		long: `Run the guarded build that buildguard.yaml describes, and decide.
 
 1. Every builder, diverse builder and base image must be pinned by digest:
@@ -111,8 +111,9 @@ func buildCommand() *command {
 
 Runtimes: --runtime (or builder.runtime) auto tries crun, then runc, as found
 on PATH; a runtime that cannot start the container is skipped for the next,
-with a note. crun and runc need root. bwrap, docker and podman are not
-supported yet.
+with a note. runsc (gVisor) runs the build on a kernel of its own in user
+space, so that the build never reaches the host's; auto never picks it
+(slower to start), name it. bwrap, docker and podman are not supported yet.
 
 The evidence directory (--out, default .buildguard): report.json (the
 decision, byte-identical for the same inputs), timings.json, decision.md,
@@ -169,7 +170,7 @@ for the same recipe, as buildguard compare --expect checks it
 			o := &BuildOptions{changed: fs.Changed}
 			fs.StringVarP(&o.File, "file", "f", "buildguard.yaml", "the configuration `FILE`")
 			fs.StringVar(&o.Out, "out", ".buildguard", "the evidence `DIR`")
-			fs.StringVar(&o.Runtime, "runtime", "", "OCI runtime `NAME`: auto (crun, then runc), crun or runc; replaces builder.runtime")
+			fs.StringVar(&o.Runtime, "runtime", "", "OCI runtime `NAME`: auto (crun, then runc), crun, runc or runsc (gVisor); replaces builder.runtime")
 			fs.StringVar(&o.Cache, "cache", "", "rootfs cache `DIR` (default $XDG_CACHE_HOME/buildguard/rootfs)")
 			fs.IntVar(&o.Jobs, "jobs", 0, "`N` builds and verifications at once (0: the core count)")
 			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision")

@@ -29,6 +29,7 @@ var installHints = map[string]string{
 	"docker-registry": "apt-get install -y docker-registry",
 	"crun":            "apt-get install -y crun",
 	"runc":            "apt-get install -y runc",
+	"runsc":           "apt-get install -y runsc",
 	"busybox":         "apt-get install -y busybox-static",
 	"posix":           "go install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@v2.3.0",
 	"cosign":          "go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
