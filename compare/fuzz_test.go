@@ -1,9 +1,9 @@
-package rebuild_test
+package compare_test
 
 import (
 	"testing"
 
-	"github.com/buildguard/buildguard/rebuild"
+	"github.com/buildguard/buildguard/compare"
 )
 
 // FuzzCompare feeds arbitrary bytes as a signed build result beside a
@@ -18,7 +18,7 @@ func FuzzCompare(f *testing.F) {
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`))
 	f.Add([]byte("{}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := rebuild.Compare([]rebuild.Input{{Name: "fuzz", Bundle: data}}, rebuild.Options{Keys: keys(a)})
+		res, err := compare.Compare([]compare.Input{{Name: "fuzz", Bundle: data}}, compare.Options{Keys: keys(a)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-// Package rebuild decides whether independent rebuilders agree: each runner
+// Package compare decides whether independent rebuilders agree: each runner
 // builds the same recipe on its own machine (`buildguard build
 // --attest-only`) and signs a build-result statement about its control
 // output with its own key; Compare verifies the signed statements, checks
@@ -11,7 +11,7 @@
 // against the trusted public keys only. Key-signed build results carry no
 // transparency-log entry, so none is required: the trust is in the keys,
 // and a result says so (TlogWaived).
-package rebuild
+package compare
 
 import (
 	"bytes"
