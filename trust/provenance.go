@@ -33,12 +33,6 @@ type Provenance struct {
 	SourceDigest  string `json:"sourceDigest,omitempty"`
 	Builder       string `json:"builder,omitempty"`
 	BuilderDigest string `json:"builderDigest,omitempty"`
-	// Predicate is the verified statement's predicate, as JSON, for a
-	// caller that reads more of it than the fields above (buildguard
-	// rebuild reads the whole recipe). It is not kept by the result
-	// cache (WithResultCache) nor printed: a caller that needs it
-	// verifies without the cache.
-	Predicate string `json:"-"`
 }
 
 // GuardedBuildType is the buildType of buildguard's provenance, whose
@@ -89,7 +83,7 @@ func parseProvenance(st *in_toto.Statement) (*Provenance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provenance predicate: %w", err)
 	}
-	p := &Provenance{PredicateType: st.GetPredicateType(), Predicate: string(raw)}
+	p := &Provenance{PredicateType: st.GetPredicateType()}
 	switch p.PredicateType {
 	case SLSAProvenanceV02:
 		var pred struct {
