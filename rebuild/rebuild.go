@@ -255,7 +255,9 @@ func obtainSource(ctx context.Context, o Options, r *Recipe, res *Result) (dir s
 		// The source as configured may be a directory of the checkout.
 		candidates = []string{clone}
 		if rel := filepath.FromSlash(r.Source); r.Source != "" && r.Source != "." && filepath.IsLocal(rel) {
-			candidates = append([]string{filepath.Join(clone, rel)}, candidates...)
+			if fi, err := os.Stat(filepath.Join(clone, rel)); err == nil && fi.IsDir() {
+				candidates = append([]string{filepath.Join(clone, rel)}, candidates...)
+			}
 		}
 	}
 	var got []string
