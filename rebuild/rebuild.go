@@ -371,7 +371,24 @@ func Config(r *Recipe, dir string) (*config.Config, error) {
 		"sourceDateEpoch": strconv.FormatInt(r.SourceDateEpoch, 10),
 		"builder":         map[string]any{"image": r.Builder, "command": r.Command, "workdir": r.Workdir, "env": r.Env},
 		"reproduce":       map[string]any{"runs": 1, "variations": []string{}, "diverse": diverse},
-		"policy":          map[string]any{"waive": []string{policy.CheckVerified}},
+	}
+	waive := []string{policy.CheckVerified}
+	if r.UnpinnedDependencies {
+		waive = append(waive, policy.CheckDepsPinned)
+	}
+	doc["policy"] = map[string]any{"waive": waive}
+	if len(r.Dependencies) > 0 {
+		deps := make([]map[string]string, len(r.Dependencies))
+		for i, d := range r.Dependencies {
+			m := map[string]string{"type": string(d.Type)}
+			for k, v := range map[string]string{"path": d.Path.Text, "url": d.URL, "sha256": d.SHA256, "dest": d.Dest} {
+				if v != "" {
+					m[k] = v
+				}
+			}
+			deps[i] = m
+		}
+		doc["dependencies"] = deps
 	}
 	if r.Base != "" {
 		doc["base"] = r.Base

@@ -62,6 +62,16 @@ type Recipe struct {
 	Publish *config.Publish `json:"publish,omitempty"`
 	// OutputDigest is the control run's output tree manifest digest.
 	OutputDigest string `json:"outputDigest"`
+	// Dependencies are the dependencies entries the build prefetched,
+	// read back from the resolved dependencies: a gomod or npm lockfile's
+	// directory (the lockfile itself is in the source, whose digest is
+	// checked), a file by URL, sha256 and dest. The prefetch checks each
+	// against the lockfile again.
+	Dependencies []config.Dependency `json:"dependencies,omitempty"`
+	// UnpinnedDependencies says the build had dependencies its lockfile
+	// names without a hash, which the build's policy must have waived
+	// (dependencies-pinned).
+	UnpinnedDependencies bool `json:"unpinnedDependencies,omitempty"`
 }
 
 // BuilderDigest is the digest the builder image is pinned by.
@@ -189,7 +199,9 @@ func (r *Recipe) readDependencies(deps []attest.ResourceDescriptor) error {
 		case d.Name == attest.GoModulesTxt || d.MediaType == attest.GoModuleMediaType:
 			// vendored Go modules: part of the source tree
 		case d.Annotations["buildguard.dependencyType"] != nil:
-			return noRecipe("dependency %s was prefetched (%v): buildguard rebuild does not fetch dependencies yet; rebuild with buildguard build from the source at the recorded commit", d.Name, d.Annotations["buildguard.dependencyType"])
+			if err := r.addDependency(d); err != nil {
+				return err
+			}
 		case role == string(config.RoleBuilder) || role == string(config.RoleDiverse) || role == string(config.RoleBase):
 			ref, err := pinnedRef(d)
 			if err != nil {
@@ -219,6 +231,39 @@ func (r *Recipe) readDependencies(deps []attest.ResourceDescriptor) error {
 	case r.Builder == "":
 		return noRecipe("no builder image among the resolved dependencies")
 	}
+	return nil
+}
+
+// addDependency adds the dependencies entry a prefetched dependency came
+// from, once per entry.
+func (r *Recipe) addDependency(d attest.ResourceDescriptor) error {
+	typ, _ := d.Annotations["buildguard.dependencyType"].(string)
+	from, _ := d.Annotations["buildguard.lockfile"].(string)
+	if from == "" {
+		return noRecipe("dependency %s names no dependencies entry (buildguard.lockfile)", d.Name)
+	}
+	if p, ok := d.Annotations["buildguard.pinned"].(bool); ok && !p {
+		r.UnpinnedDependencies = true
+	}
+	var dep config.Dependency
+	switch config.DependencyType(typ) {
+	case config.DependencyGoMod, config.DependencyNPM:
+		dep = config.Dependency{Type: config.DependencyType(typ), Path: config.Path{Text: from}}
+	case config.DependencyFile:
+		h := digestOf(d.Digest)
+		if d.URI == "" || h == "" {
+			return noRecipe("file dependency %s: no URL or sha256", d.Name)
+		}
+		dep = config.Dependency{Type: config.DependencyFile, URL: d.URI, SHA256: strings.TrimPrefix(h, "sha256:"), Dest: from}
+	default:
+		return noRecipe("dependency %s has type %q, unknown to this buildguard", d.Name, typ)
+	}
+	for _, have := range r.Dependencies {
+		if have.Type == dep.Type && have.Path.Text == dep.Path.Text && have.Dest == dep.Dest {
+			return nil
+		}
+	}
+	r.Dependencies = append(r.Dependencies, dep)
 	return nil
 }
 

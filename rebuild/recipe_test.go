@@ -113,8 +113,12 @@ func TestParseRecipeRefuses(t *testing.T) {
 	noBuilder.Images = noBuilder.Images[1:]
 	unpinned := build()
 	unpinned.Images[0].Ref = "reg.example/go:1"
-	prefetched := build()
-	prefetched.Dependencies = []attest.ResourceDescriptor{{Name: "golang.org/x/mod@v0.1.0", Digest: map[string]string{"sha256": strings.Repeat("6", 64)}, Annotations: map[string]any{"buildguard.dependencyType": "gomod"}}}
+	noEntry := build()
+	noEntry.Dependencies = []attest.ResourceDescriptor{{Name: "golang.org/x/mod@v0.1.0", Digest: map[string]string{"sha256": strings.Repeat("6", 64)}, Annotations: map[string]any{"buildguard.dependencyType": "gomod"}}}
+	unknownType := build()
+	unknownType.Dependencies = []attest.ResourceDescriptor{{Name: "x", Digest: map[string]string{"sha256": strings.Repeat("6", 64)}, Annotations: map[string]any{"buildguard.dependencyType": "cargo", "buildguard.lockfile": "."}}}
+	fileNoURL := build()
+	fileNoURL.Dependencies = []attest.ResourceDescriptor{{Name: "x", Digest: map[string]string{"sha256": strings.Repeat("6", 64)}, Annotations: map[string]any{"buildguard.dependencyType": "file", "buildguard.lockfile": "third_party/x"}}}
 	noOutput := build()
 	noOutput.Runs = nil
 	for _, c := range []struct {
@@ -140,7 +144,9 @@ func TestParseRecipeRefuses(t *testing.T) {
 		}), "no source tree digest"},
 		{"no builder image", predicate(t, noBuilder, nil), "no builder image"},
 		{"unpinned builder", predicate(t, unpinned, nil), "is not pinned by its recorded digest"},
-		{"prefetched dependency", predicate(t, prefetched, nil), "does not fetch dependencies yet"},
+		{"dependency without its entry", predicate(t, noEntry, nil), "names no dependencies entry"},
+		{"dependency of an unknown type", predicate(t, unknownType, nil), `type "cargo", unknown`},
+		{"file dependency without a URL", predicate(t, fileNoURL, nil), "no URL or sha256"},
 		{"no output", predicate(t, noOutput, nil), "no control run"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -168,5 +174,47 @@ func TestConfig(t *testing.T) {
 		cfg.SourceDateEpoch != "1700000000" || cfg.Reproduce.Runs != 1 || len(cfg.Reproduce.Variations) != 0 ||
 		cfg.Publish.Image != "reg.example/app:v1" || cfg.Publish.Entrypoint[0] != "/app" {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// Prefetched dependencies come back as the dependencies entries they were
+// fetched for, once each; an unpinned one says the build waived
+// dependencies-pinned, and the rebuild's configuration does too.
+func TestRecipeDependencies(t *testing.T) {
+	b := build()
+	sum := strings.Repeat("7", 64)
+	b.Dependencies = []attest.ResourceDescriptor{
+		{Name: "github.com/pkg/errors", URI: "pkg:golang/github.com/pkg/errors@v0.9.1", Digest: map[string]string{"sha256": sum}, Annotations: map[string]any{"buildguard.dependencyType": "gomod", "buildguard.lockfile": "."}},
+		{Name: "github.com/google/uuid", URI: "pkg:golang/github.com/google/uuid@v1.6.0", Digest: map[string]string{"sha256": sum}, Annotations: map[string]any{"buildguard.dependencyType": "gomod", "buildguard.lockfile": "."}},
+		{Name: "left-pad", URI: "pkg:npm/left-pad@1.3.0", Digest: map[string]string{"sha256": sum}, Annotations: map[string]any{"buildguard.dependencyType": "npm", "buildguard.lockfile": "web", "buildguard.pinned": false}},
+		{Name: "third_party/foo.tar.gz", URI: "https://example.org/foo.tar.gz", Digest: map[string]string{"sha256": sum}, Annotations: map[string]any{"buildguard.dependencyType": "file", "buildguard.lockfile": "third_party/foo.tar.gz"}},
+	}
+	r, err := rebuild.ParseRecipe(predicate(t, b, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []config.Dependency{
+		{Type: config.DependencyGoMod, Path: config.Path{Text: "."}},
+		{Type: config.DependencyNPM, Path: config.Path{Text: "web"}},
+		{Type: config.DependencyFile, URL: "https://example.org/foo.tar.gz", SHA256: sum, Dest: "third_party/foo.tar.gz"},
+	}
+	if len(r.Dependencies) != len(want) || !r.UnpinnedDependencies {
+		t.Fatalf("dependencies %+v unpinned %v", r.Dependencies, r.UnpinnedDependencies)
+	}
+	for i := range want {
+		if r.Dependencies[i] != want[i] {
+			t.Errorf("dependency %d: %+v, want %+v", i, r.Dependencies[i], want[i])
+		}
+	}
+	dir := t.TempDir()
+	cfg, err := rebuild.Config(r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Dependencies) != 3 || cfg.Dependencies[1].Path.Text != "web" || cfg.Dependencies[2].SHA256 != sum {
+		t.Errorf("config dependencies %+v", cfg.Dependencies)
+	}
+	if strings.Join(cfg.Policy.Waive, ",") != "verified,dependencies-pinned" {
+		t.Errorf("waived %v", cfg.Policy.Waive)
 	}
 }
