@@ -82,8 +82,10 @@ rebuild made the same bits. Nothing is pushed.
    image or statement that does not verify is refused, never rebuilt from.
 2. The recipe: the builder image by digest (and each diverse builder), the
    command, environment, working directory, SOURCE_DATE_EPOCH, the source's
-   tree digest and git commit, the base and the publish section (the image
-   config and annotations).
+   tree digest and git commit, the base, the publish section (the image
+   config and annotations) and the dependencies entries the build
+   prefetched, which are prefetched and checked against the source's
+   lockfiles again.
 3. The source: --source DIR, a checkout whose tree digest (the files git
    tracks; see docs/formats.md) must be the recorded one, else the rebuild
    is refused naming both digests and the commit to check out. Without
