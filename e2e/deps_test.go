@@ -73,6 +73,7 @@ func TestDependencyScripts(t *testing.T) {
 			"replace":      replaceInFile,
 			"requests":     requests,
 			"image-exists": imageExists,
+			"gen-key":      genKey,
 		},
 	})
 }

@@ -49,6 +49,11 @@ func TestPublishScripts(t *testing.T) {
 			}
 			buildguardEnv(env, reg.Addr)
 			env.Setenv("REGISTRY_STORAGE", reg.StorageDir)
+			examples, err := filepath.Abs(filepath.Join("..", "examples"))
+			if err != nil {
+				return err
+			}
+			env.Setenv("EXAMPLES", examples)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -59,6 +64,7 @@ func TestPublishScripts(t *testing.T) {
 			"referrers":        referrers,
 			"gen-key":          genKey,
 			"copy-referrers":   copyReferrers,
+			"vsa-predicate":    vsaPredicate,
 		},
 	})
 }
@@ -203,4 +209,25 @@ type rawManifest []byte
 func (m rawManifest) RawManifest() ([]byte, error) { return m, nil }
 func (m rawManifest) MediaType() (types.MediaType, error) {
 	return types.OCIManifestSchema1, nil
+}
+
+// vsa-predicate STATEMENT RESULT DST: write the predicate of the VSA
+// statement STATEMENT to DST with its verificationResult set to RESULT,
+// for `cosign attest --predicate`: a VSA about the same image that says
+// otherwise.
+func vsaPredicate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: vsa-predicate STATEMENT RESULT DST")
+	}
+	var st struct {
+		Predicate map[string]any `json:"predicate"`
+	}
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &st))
+	if st.Predicate == nil {
+		ts.Fatalf("%s has no predicate", args[0])
+	}
+	st.Predicate["verificationResult"] = args[1]
+	data, err := json.MarshalIndent(st.Predicate, "", "  ")
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), data, 0o644))
 }

@@ -10,10 +10,10 @@ import (
 	"strings"
 
 	"github.com/buildguard/buildguard/attest"
+	"github.com/buildguard/buildguard/compare"
 	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/internal/atomicfile"
-	"github.com/buildguard/buildguard/rebuild"
 )
 
 // StageBuildResult writes the build-result statement (Options.AttestOnly).
@@ -106,10 +106,10 @@ func (g *run) buildResultPredicate(ctx context.Context) attest.BuildResult {
 // must agree with the control output before it may be published.
 type Rebuilders struct {
 	// Inputs are the rebuilders' signed build results.
-	Inputs []rebuild.Input
+	Inputs []compare.Input
 	// Options are the trusted keys and the threshold; Expect is set to
 	// the control output's digest.
-	Options rebuild.Options
+	Options compare.Options
 }
 
 // The rebuilders check's stage, rule and evidence file.
@@ -135,7 +135,7 @@ func (g *run) checkRebuilders() error {
 	}
 	o := g.opts.Rebuilders.Options
 	o.Expect = m.Digest()
-	res, err := rebuild.Compare(g.opts.Rebuilders.Inputs, o)
+	res, err := compare.Compare(g.opts.Rebuilders.Inputs, o)
 	if err != nil {
 		return fmt.Errorf("comparing with the rebuilders: %w", err)
 	}

@@ -158,10 +158,31 @@ type Result struct {
 	Digest string
 	// Referrers are the attachments' manifest digests, in order.
 	Referrers []string
+
+	subject v1.Descriptor
 }
 
 // Publish pushes the output and its attachments.
 func Publish(ctx context.Context, o Options) (*Result, error) {
+	return publish(ctx, o, true)
+}
+
+// Subject returns the descriptor of the output as Publish would push it
+// (the image on the base, or the artifact), pushing nothing: the same
+// inputs give the same digest, which is how buildguard rebuild compares a
+// rebuilt output with a published one. Only the base is read.
+func Subject(ctx context.Context, o Options) (v1.Descriptor, error) {
+	o.Attachments, o.About = nil, nil
+	res, err := publish(ctx, o, false)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	return res.subject, nil
+}
+
+// publish makes the output's manifest and, when push is set, pushes it and
+// its attachments.
+func publish(ctx context.Context, o Options, push bool) (*Result, error) {
 	if o.Manifest == nil || o.Dir == "" {
 		return nil, errors.New("publishing: no output")
 	}
@@ -180,8 +201,10 @@ func Publish(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := remote.Write(tag, img, ropts...); err != nil {
-			return nil, fmt.Errorf("pushing %s: %w", tag, err)
+		if push {
+			if err := remote.Write(tag, img, ropts...); err != nil {
+				return nil, fmt.Errorf("pushing %s: %w", tag, err)
+			}
 		}
 		d, err := partialDescriptor(img)
 		if err != nil {
@@ -193,12 +216,21 @@ func Publish(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if subject, err = putArtifact(tag.Context(), &tag, Attachment{Name: "output.tar.gz", ArtifactType: OutputArtifactType, Annotations: o.Annotations}, layer, nil, created, ropts); err != nil {
+		a := Attachment{Name: "output.tar.gz", ArtifactType: OutputArtifactType, Annotations: o.Annotations}
+		if push {
+			subject, err = putArtifact(tag.Context(), &tag, a, layer, nil, created, ropts)
+		} else {
+			_, subject, err = artifactManifest(a, emptyConfigLayer(), layer, nil, created)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
 	subject.ArtifactType = ""
-	res := &Result{Image: o.Image, Digest: subject.Digest.String()}
+	res := &Result{Image: o.Image, Digest: subject.Digest.String(), subject: subject}
+	if !push {
+		return res, nil
+	}
 	atts := o.Attachments
 	if o.About != nil {
 		more, err := o.About(subject)
@@ -330,47 +362,61 @@ type rawManifest []byte
 func (m rawManifest) RawManifest() ([]byte, error)        { return m, nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
-// putArtifact pushes one blob and an artifact manifest naming it into
-// repo, by tag when tag is set, else by digest.
-func putArtifact(repo name.Repository, tag *name.Tag, a Attachment, blob v1.Layer, subject *v1.Descriptor, created time.Time, ropts []remote.Option) (v1.Descriptor, error) {
-	title, artifactType := a.Name, a.ArtifactType
+// emptyConfigLayer is the OCI empty descriptor's blob, an artifact's config.
+func emptyConfigLayer() v1.Layer { return static.NewLayer(emptyConfig, types.OCIEmptyJSON) }
+
+// artifactManifest is the artifact manifest naming the config and the
+// blob, and its descriptor.
+func artifactManifest(a Attachment, cfg, blob v1.Layer, subject *v1.Descriptor, created time.Time) ([]byte, v1.Descriptor, error) {
 	ann := map[string]string{AnnotationCreated: created.Format(time.RFC3339)}
 	for k, v := range a.Annotations {
 		ann[k] = v
 	}
-	cfg := static.NewLayer(emptyConfig, types.OCIEmptyJSON)
 	var descs []v1.Descriptor
 	for _, l := range []v1.Layer{cfg, blob} {
-		if err := remote.WriteLayer(repo, l, ropts...); err != nil {
-			return v1.Descriptor{}, fmt.Errorf("pushing a blob of %s to %s: %w", title, repo, err)
-		}
 		d, err := layerDescriptor(l)
 		if err != nil {
-			return v1.Descriptor{}, err
+			return nil, v1.Descriptor{}, err
 		}
 		descs = append(descs, d)
 	}
-	descs[1].Annotations = map[string]string{AnnotationTitle: title}
+	descs[1].Annotations = map[string]string{AnnotationTitle: a.Name}
 	raw, err := json.Marshal(artifact{
-		SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: artifactType,
+		SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: a.ArtifactType,
 		Config: descs[0], Layers: descs[1:], Subject: subject,
 		Annotations: ann,
 	})
 	if err != nil {
-		return v1.Descriptor{}, err
+		return nil, v1.Descriptor{}, err
 	}
 	h, sz, err := v1.SHA256(bytesReader(raw))
 	if err != nil {
+		return nil, v1.Descriptor{}, err
+	}
+	return raw, v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: sz, ArtifactType: a.ArtifactType}, nil
+}
+
+// putArtifact pushes one blob and an artifact manifest naming it into
+// repo, by tag when tag is set, else by digest.
+func putArtifact(repo name.Repository, tag *name.Tag, a Attachment, blob v1.Layer, subject *v1.Descriptor, created time.Time, ropts []remote.Option) (v1.Descriptor, error) {
+	cfg := emptyConfigLayer()
+	for _, l := range []v1.Layer{cfg, blob} {
+		if err := remote.WriteLayer(repo, l, ropts...); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("pushing a blob of %s to %s: %w", a.Name, repo, err)
+		}
+	}
+	raw, desc, err := artifactManifest(a, cfg, blob, subject, created)
+	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	var target name.Reference = repo.Digest(h.String())
+	var target name.Reference = repo.Digest(desc.Digest.String())
 	if tag != nil {
 		target = *tag
 	}
 	if err := remote.Put(target, rawManifest(raw), ropts...); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("pushing the manifest of %s to %s: %w", title, repo, err)
+		return v1.Descriptor{}, fmt.Errorf("pushing the manifest of %s to %s: %w", a.Name, repo, err)
 	}
-	return v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: sz, ArtifactType: artifactType}, nil
+	return desc, nil
 }
 
 func layerDescriptor(l v1.Layer) (v1.Descriptor, error) {

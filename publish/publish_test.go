@@ -397,3 +397,42 @@ func TestPublishArtifactNamesSource(t *testing.T) {
 		t.Errorf("annotations %v", mf.Annotations)
 	}
 }
+
+// TestSubjectIsWhatPublishPushes: Subject, which pushes nothing, gives the
+// digest Publish pushes, for an artifact and for an image on a base with
+// an image config, so that a rebuild can compare its output with a
+// published one without a registry to push to.
+func TestSubjectIsWhatPublishPushes(t *testing.T) {
+	host := startRegistry(t, false)
+	baseDigest, err := testimage.PushFiles(t.Context(), host+"/base:1", map[string]string{"etc/os-release": "ID=test\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, m := output(t)
+	ann := map[string]string{publish.AnnotationRevision: "0123456789abcdef0123456789abcdef01234567"}
+	for _, o := range []publish.Options{
+		{Image: host + "/artifact:v1", Dir: dir, Manifest: m, SourceDateEpoch: epoch, Annotations: ann},
+		{Image: host + "/image:v1", Base: host + "/base@" + baseDigest, Dir: dir, Manifest: m, SourceDateEpoch: epoch, Annotations: ann,
+			Config: publish.ImageConfig{Entrypoint: []string{"/app"}, Env: map[string]string{"A": "1"}}},
+	} {
+		before, err := remote.List(mustRef(t, o.Image).Context())
+		if err == nil && len(before) > 0 {
+			t.Fatalf("%s exists before the test: %v", o.Image, before)
+		}
+		d, err := publish.Subject(t.Context(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := remote.Head(mustRef(t, o.Image)); err == nil {
+			t.Fatalf("Subject pushed %s", o.Image)
+		}
+		o.Attachments = attachments()
+		res, err := publish.Publish(t.Context(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Digest.String() != res.Digest {
+			t.Errorf("%s: Subject says %s, Publish pushed %s", o.Image, d.Digest, res.Digest)
+		}
+	}
+}

@@ -1,36 +1,29 @@
 package rebuild_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/buildguard/buildguard/rebuild"
 )
 
-// FuzzCompare feeds arbitrary bytes as a signed build result beside a
-// good one: Compare must not panic, must never count an attestation
-// without a verified signer, and the arbitrary one can only count if it is
-// a valid signature by the trusted key (which the fuzzer cannot forge).
-func FuzzCompare(f *testing.F) {
-	a := newRunner(f, "a")
-	good := a.attest(f, good)
-	f.Add(good.Bundle)
-	f.Add(tamperBytes(f, good.Bundle))
-	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`))
-	f.Add([]byte("{}"))
+// FuzzParseRecipe: any predicate gives a recipe or ErrNoRecipe, never a
+// panic; a recipe always names a pinned builder, a source digest, a
+// command and an output.
+func FuzzParseRecipe(f *testing.F) {
+	f.Add(predicate(f, build(), nil))
+	f.Add([]byte(`{"buildDefinition":{"buildType":"https://github.com/buildguard/buildguard/buildtypes/guarded-build/v1"},"runDetails":{"builder":{"id":"https://github.com/buildguard/buildguard/builder/v1"}}}`))
+	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := rebuild.Compare([]rebuild.Input{{Name: "fuzz", Bundle: data}}, rebuild.Options{Keys: keys(a)})
+		r, err := rebuild.ParseRecipe(data)
 		if err != nil {
-			t.Fatal(err)
+			if !errors.Is(err, rebuild.ErrNoRecipe) {
+				t.Fatalf("error %v is not ErrNoRecipe", err)
+			}
+			return
 		}
-		r := res.Runners[0]
-		if r.Counted && (r.Signer == nil || r.Signer.KeyID != a.key.Key.ID || r.Refusal != nil) {
-			t.Fatalf("counted without a verified signer: %+v", r)
-		}
-		if !r.Counted && r.Refusal == nil {
-			t.Fatalf("not counted and no reason: %+v", r)
-		}
-		if res.Agreed != r.Counted {
-			t.Fatalf("1-of-1 agreement %v, but counted %v", res.Agreed, r.Counted)
+		if r.BuilderDigest() == "" || r.SourceDigest == "" || len(r.Command) == 0 || r.OutputDigest == "" {
+			t.Fatalf("incomplete recipe %+v", r)
 		}
 	})
 }

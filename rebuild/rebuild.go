@@ -1,461 +1,507 @@
-// Package rebuild decides whether independent rebuilders agree: each runner
-// builds the same recipe on its own machine (`buildguard build
-// --attest-only`) and signs a build-result statement about its control
-// output with its own key; Compare verifies the signed statements, checks
-// that they describe one recipe, and says whether at least K distinct
-// signers agree on one output digest. A rebuild on one machine cannot rule
-// out that machine; K machines that do not share a compromise can. See
-// docs/rebuilders.md.
+// Package rebuild rebuilds an artifact that buildguard build published,
+// from the recipe its verified provenance records, and says whether the
+// rebuild made the same bits: a third party's check that the published
+// image is what its source and builder make.
 //
-// Every statement is verified with sigstore-go (through the trust package)
-// against the trusted public keys only. Key-signed build results carry no
-// transparency-log entry, so none is required: the trust is in the keys,
-// and a result says so (TlogWaived).
+// Nothing is rebuilt from a statement that is not verified: the image is
+// verified with the trust package (the caller's Verifier: keys, keyless
+// identities, transparency log, as `buildguard verify` takes them), and the
+// recipe is read only from a verified SLSA provenance whose subject is the
+// image's digest. The source must have the recorded tree digest. The build
+// then runs through guard.Build, the pipeline of `buildguard build` (the
+// builder image by digest, the command, environment, working directory and
+// SOURCE_DATE_EPOCH of the recipe), with AttestOnly, so that nothing is
+// pushed and the evidence directory holds a build result that `buildguard
+// compare` counts; the image is made again as publish makes it
+// (publish.Subject), and its digest compared with the published one.
 package rebuild
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
-	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/buildguard/buildguard/attest"
+	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/config"
+	"github.com/buildguard/buildguard/evidence"
+	"github.com/buildguard/buildguard/guard"
+	"github.com/buildguard/buildguard/internal/atomicfile"
+	"github.com/buildguard/buildguard/pin"
+	"github.com/buildguard/buildguard/policy"
+	"github.com/buildguard/buildguard/publish"
+	"github.com/buildguard/buildguard/reproduce"
+	"github.com/buildguard/buildguard/source"
 	"github.com/buildguard/buildguard/trust"
 )
 
-// MediaType names the JSON encoding of a Result.
-const MediaType = "application/vnd.buildguard.compare-result.v1+json"
-
-// Limits on what Compare reads.
+// ResultFile is the rebuild's verdict in the evidence directory, and
+// DiffFile the explanation of a different output.
 const (
-	// MaxAttestations bounds the attestations of one comparison.
-	MaxAttestations = 256
-	// MaxBundleBytes bounds one signed build result.
-	MaxBundleBytes = 4 << 20
+	ResultFile = "rebuild.json"
+	DiffFile   = "diff/published-vs-rebuilt.json"
 )
 
-// Input is one runner's signed build result (a Sigstore bundle, JSON).
-type Input struct {
-	// Name says which it is in messages and in the result, e.g. the file
-	// name as given.
-	Name   string
-	Bundle []byte
-}
+// BuilderNote says why the builder images were not verified again.
+const BuilderNote = "the builder images were not verified again: they are pinned by the digests the verified provenance records"
 
-// Key is a trusted runner key.
-type Key struct {
-	// Name says where it came from, e.g. the key file as given.
-	Name string
-	Key  trust.Key
-}
-
-// Options configure a comparison. The zero Threshold is the strictest:
-// every attestation given must agree.
+// Options say what to rebuild and how.
 type Options struct {
-	// Keys are the trusted runner keys; at least one is required.
-	Keys []Key
-	// Threshold is how many distinct signers must agree on one output
-	// digest: 1 to the number of attestations; 0 means all of them.
-	Threshold int
-	// Expect, when set ("sha256:<hex>"), is the output digest they must
-	// agree on, e.g. the local build's.
-	Expect string
+	// Image is the published image, NAME@sha256:...
+	Image string
+	// Verifier verifies the image and its provenance; it is required.
+	Verifier *trust.Verifier
+	// Source is a checkout of the source. Empty: the recorded commit is
+	// cloned from Repository, or else from the recorded repository.
+	Source     string
+	Repository string
+	// Out is the evidence directory.
+	Out string
+	// Runtime, CacheDir, Jobs, Remote, Stream, Progress, Describe and
+	// Environ are guard.Options'.
+	Runtime  string
+	CacheDir string
+	Jobs     int
+	Remote   []remote.Option
+	Stream   io.Writer
+	Progress guard.Progress
+	Describe guard.Describer
+	Environ  []string
+	// Signer, when set, signs the rebuild's build result (and its
+	// statements) for buildguard compare.
+	Signer *attest.Signer
 }
 
-// UsageError is a comparison that cannot be attempted as asked (exit 2).
-type UsageError struct{ Err error }
+// Verdict is what the rebuild found.
+type Verdict string
 
-func (e *UsageError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *UsageError) Unwrap() error { return e.Err }
-
-// ExitCode reports a usage error.
-func (e *UsageError) ExitCode() int { return 2 }
-
-func usagef(format string, args ...any) error {
-	return &UsageError{Err: fmt.Errorf(format, args...)}
-}
-
-// Validate checks the options for n attestations and returns the
-// threshold that applies.
-func (o Options) Validate(n int) (int, error) {
-	if n == 0 {
-		return 0, usagef("no attestation given: name the signed build results (build-result.sigstore.json) of the runners")
-	}
-	if n > MaxAttestations {
-		return 0, usagef("%d attestations: at most %d", n, MaxAttestations)
-	}
-	if len(o.Keys) == 0 {
-		return 0, usagef("no trusted key: give each runner's public key (--key runner-a.pub --key runner-b.pub ...)")
-	}
-	if o.Threshold < 0 || o.Threshold > n {
-		return 0, usagef("threshold %d: want 1 to %d, the number of attestations given (0 means all)", o.Threshold, n)
-	}
-	if o.Expect != "" {
-		if _, err := trust.ParseDigest(o.Expect); err != nil {
-			return 0, &UsageError{Err: fmt.Errorf("expected output: %w", err)}
-		}
-	}
-	if o.Threshold == 0 {
-		return n, nil
-	}
-	return o.Threshold, nil
-}
-
-// ReadInput reads a signed build result from a file, bounded by
-// MaxBundleBytes. Its Name is path as given.
-func ReadInput(path string) (Input, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Input{}, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxBundleBytes+1))
-	if err != nil {
-		return Input{}, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(data) > MaxBundleBytes {
-		return Input{}, fmt.Errorf("%s is larger than %d bytes: not a signed build result", path, MaxBundleBytes)
-	}
-	return Input{Name: path, Bundle: data}, nil
-}
-
-// Reason is a stable code for why an attestation does not count: the trust
-// package's, whose signature-check reasons (untrusted-key, bad-signature,
-// ...) pass through unchanged.
-type Reason = trust.Reason
-
-// The reasons besides the trust package's.
+// The verdicts.
 const (
-	ReasonMalformed         Reason = "malformed"
-	ReasonBadSignature             = trust.ReasonBadSignature
-	ReasonUntrustedKey             = trust.ReasonUntrustedKey
-	ReasonWrongPredicate    Reason = "wrong-predicate-type"
-	ReasonNoOutput          Reason = "no-output"
-	ReasonNotPassed         Reason = "not-passed"
-	ReasonRecipeMismatch    Reason = "recipe-mismatch"
-	ReasonDuplicateSigner   Reason = "duplicate-signer"
-	ReasonConflictingSigner Reason = "conflicting-signer"
+	// Same: the rebuilt image (and output) is the published one.
+	Same Verdict = "same"
+	// Different: the rebuild made other bits, or failed.
+	Different Verdict = "different"
+	// Refused: nothing was rebuilt: the image or its provenance did not
+	// verify, the provenance holds no recipe, or the source is not the
+	// recorded one.
+	Refused Verdict = "refused"
+	// Error: the rebuild could not complete (Rebuild returned an error).
+	Error Verdict = "error"
 )
 
-// Refusal is why an attestation does not count, as the trust package says
-// why a signature does.
-type Refusal = trust.Refusal
-
-func refuse(reason Reason, format string, args ...any) *Refusal {
-	return &Refusal{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+// Digests are an image's and its output tree's digests.
+type Digests struct {
+	Image  string `json:"image"`
+	Output string `json:"output"`
 }
 
-// Signer is the trusted key that signed an attestation.
-type Signer struct {
-	// KeyID is "sha256:" and the hex SHA-256 of the key's PKIX encoding.
-	KeyID string `json:"keyID"`
-	// Key is the Name of the trusted key.
-	Key string `json:"key"`
-}
-
-func (s Signer) String() string {
-	if s.Key != "" {
-		return s.Key + " (" + s.KeyID + ")"
-	}
-	return s.KeyID
-}
-
-// Runner is what became of one attestation, in the order given.
-type Runner struct {
-	Name string `json:"name"`
-	// Counted says the attestation counts towards agreement.
-	Counted bool `json:"counted"`
-	// Signer is set once the signature verified.
-	Signer *Signer `json:"signer,omitempty"`
-	// OutputDigest, RecipeDigest and Decision are what the verified
-	// statement says.
-	OutputDigest string `json:"outputDigest,omitempty"`
-	RecipeDigest string `json:"recipeDigest,omitempty"`
-	Decision     string `json:"decision,omitempty"`
-	// Refusal is why it does not count.
-	Refusal *Refusal `json:"refusal,omitempty"`
-
-	recipe *attest.Recipe
-}
-
-// Result is the comparison's verdict.
+// Result is the rebuild's verdict, written to ResultFile. It holds no host
+// path and no time: the same inputs give the same bytes.
 type Result struct {
-	MediaType string `json:"mediaType"`
-	// Agreed says at least Threshold distinct trusted signers agree on
-	// OutputDigest (and it is Expect, when set), and every verified
-	// attestation describes the same recipe.
-	Agreed    bool   `json:"agreed"`
-	Threshold int    `json:"threshold"`
-	Given     int    `json:"given"`
-	Expect    string `json:"expect,omitempty"`
-	// OutputDigest is the digest agreed on; empty when none was.
-	OutputDigest string `json:"outputDigest,omitempty"`
-	// AgreedBy are the distinct signers of OutputDigest, in input order.
-	AgreedBy []Signer `json:"agreedBy"`
-	// Recipe is the recipe the verified attestations describe.
-	Recipe       *attest.Recipe `json:"recipe,omitempty"`
-	RecipeDigest string         `json:"recipeDigest,omitempty"`
-	// TlogWaived: key-signed build results carry no transparency-log
-	// entry, and none was required.
-	TlogWaived bool     `json:"tlogWaived"`
-	Runners    []Runner `json:"runners"`
-	// Problems say why there is no agreement.
-	Problems []string `json:"problems"`
+	APIVersion string  `json:"apiVersion"`
+	Image      string  `json:"image"`
+	Verdict    Verdict `json:"verdict"`
+	// Reason says why the verdict is not Same.
+	Reason string `json:"reason,omitempty"`
+	// Refusals are the verifier's reasons, when the image was refused.
+	Refusals []string `json:"refusals,omitempty"`
+	Recipe   *Recipe  `json:"recipe,omitempty"`
+	// Published are the verified image's digest and the output digest its
+	// provenance records; Rebuilt what the rebuild made.
+	Published Digests `json:"published"`
+	Rebuilt   Digests `json:"rebuilt"`
+	// Decision is the rebuild's own guarded-build decision.
+	Decision string `json:"decision,omitempty"`
+	// Difference is how the rebuilt output differs from the published
+	// one (DiffFile), when it does and the published output could be read.
+	Difference *reproduce.Difference `json:"difference,omitempty"`
+	// Notes are what a reader should know (a source with uncommitted
+	// changes, an explanation that could not be made).
+	Notes []string `json:"notes,omitempty"`
+
+	// Report is the rebuild's report.json, when the build ran.
+	Report *evidence.Report `json:"-"`
 }
 
-// Marshal encodes the result byte-stably: indented, a final newline.
-func (r *Result) Marshal() ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// Compare verifies each signed build result and decides whether enough
-// distinct runners agree. A refused attestation is data in the result; the
-// error is a UsageError for options that cannot apply, or a verifier that
-// cannot be made.
-func Compare(inputs []Input, opts Options) (*Result, error) {
-	threshold, err := opts.Validate(len(inputs))
-	if err != nil {
-		return nil, err
-	}
-	keys, names := dedupKeys(opts.Keys)
-	v, err := trust.New(trust.Policy{Keys: keys, InsecureIgnoreTlog: true})
-	if err != nil {
-		return nil, &UsageError{Err: err}
-	}
-	res := &Result{MediaType: MediaType, Threshold: threshold, Given: len(inputs), Expect: opts.Expect, AgreedBy: []Signer{}, TlogWaived: true, Problems: []string{}}
-	for _, in := range inputs {
-		res.Runners = append(res.Runners, check(v, names, in))
-	}
-	res.checkRecipes()
-	res.checkSigners()
-	res.tally()
-	return res, nil
-}
-
-// dedupKeys drops repeated keys, keeping the first name of each.
-func dedupKeys(in []Key) ([]trust.Key, map[string]string) {
-	var keys []trust.Key
-	names := map[string]string{}
-	for _, k := range in {
-		if _, ok := names[k.Key.ID]; ok {
-			continue
-		}
-		names[k.Key.ID] = k.Name
-		keys = append(keys, k.Key)
-	}
-	return keys, names
-}
-
-// check verifies one attestation and reads its build result.
-func check(v *trust.Verifier, names map[string]string, in Input) Runner {
-	r := Runner{Name: in.Name}
-	payload, subject, ref := envelope(in.Bundle)
-	if ref != nil {
-		r.Refusal = ref
-		return r
-	}
-	c, err := v.VerifyBundle(in.Bundle, subject)
-	if err != nil {
-		r.Refusal = refuse(ReasonMalformed, "subject digest: %v", err)
-		return r
-	}
-	if !c.Verified {
-		r.Refusal = refuse(ReasonMalformed, "not verified")
-		if c.Refusal != nil {
-			r.Refusal = c.Refusal
-		}
-		return r
-	}
-	if c.Signer == nil || c.Signer.KeyID == "" {
-		r.Refusal = refuse(ReasonUntrustedKey, "not signed by a trusted key")
-		return r
-	}
-	r.Signer = &Signer{KeyID: c.Signer.KeyID, Key: names[c.Signer.KeyID]}
-	p, err := attest.ParseBuildResult(payload)
-	if err != nil {
-		var pt *attest.PredicateTypeError
-		if errors.As(err, &pt) {
-			r.Refusal = refuse(ReasonWrongPredicate, "%v", err)
-		} else {
-			r.Refusal = refuse(ReasonMalformed, "%v", err)
-		}
-		return r
-	}
-	r.OutputDigest, r.RecipeDigest, r.Decision, r.recipe = p.OutputDigest, p.RecipeDigest, p.Decision, &p.Recipe
-	switch {
-	case p.OutputDigest == "":
-		r.Refusal = refuse(ReasonNoOutput, "the runner's control run built no output (its decision: %s)", p.Decision)
-	case p.Decision != "pass":
-		r.Refusal = refuse(ReasonNotPassed, "the runner's own decision is %s (violations: %s): its evidence directory says why", p.Decision, list(p.Violations))
-	default:
-		r.Counted = true
-	}
+func (r *Result) refuse(format string, args ...any) *Result {
+	r.Verdict, r.Reason = Refused, fmt.Sprintf(format, args...)
 	return r
 }
 
-// envelope returns the DSSE payload of a bundle and the digest of the
-// statement's first subject, which the signature must then bind. Nothing
-// here is trusted before the signature verifies.
-func envelope(data []byte) ([]byte, string, *Refusal) {
-	if len(data) > MaxBundleBytes {
-		return nil, "", refuse(ReasonMalformed, "larger than %d bytes", MaxBundleBytes)
+// Rebuild verifies the image, reads its recipe, checks the source, builds
+// and compares. A verdict (Same, Different, Refused) comes with a nil
+// error; the error is for what kept the rebuild from one (a registry or
+// runtime that failed), and then the result says as far as it got.
+func Rebuild(ctx context.Context, o Options) (res *Result, err error) {
+	if o.Verifier == nil {
+		return nil, errors.New("rebuild: no verifier: a recipe is read only from a verified provenance")
 	}
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(data); err != nil {
-		return nil, "", refuse(ReasonMalformed, "not a Sigstore bundle: %v", err)
+	res = &Result{APIVersion: "buildguard/v1", Image: o.Image}
+	defer func() {
+		if err != nil && res.Verdict == "" {
+			res.Verdict, res.Reason = Error, err.Error()
+		}
+		if werr := writeResult(o.Out, res); werr != nil {
+			err = errors.Join(err, fmt.Errorf("writing %s: %w", ResultFile, werr))
+		}
+	}()
+	recipe, err := verifiedRecipe(ctx, o, res)
+	if err != nil || recipe == nil {
+		return res, err
 	}
-	env := b.GetDsseEnvelope()
-	if env == nil {
-		return nil, "", refuse(ReasonMalformed, "the bundle holds no DSSE envelope: not a signed build result")
+	res.Recipe = recipe
+	res.Published.Output = recipe.OutputDigest
+	dir, cleanup, err := obtainSource(ctx, o, recipe, res)
+	if cleanup != nil {
+		defer cleanup()
 	}
-	var st struct {
-		PredicateType string `json:"predicateType"`
-		Subject       []struct {
-			Digest map[string]string `json:"digest"`
-		} `json:"subject"`
+	if err != nil || dir == "" {
+		return res, err
 	}
-	if err := json.Unmarshal(env.GetPayload(), &st); err != nil {
-		return nil, "", refuse(ReasonMalformed, "the envelope's payload is not an in-toto statement: %v", err)
-	}
-	if st.PredicateType != attest.BuildResultPredicateType {
-		return nil, "", refuse(ReasonWrongPredicate, "predicate type %q is not a build result (%s): give the runners' %s", st.PredicateType, attest.BuildResultPredicateType, attest.BuildResultBundleFile)
-	}
-	if len(st.Subject) != 1 || st.Subject[0].Digest["sha256"] == "" {
-		return nil, "", refuse(ReasonMalformed, "the statement has %d subjects: a build result has one, with a sha256 digest", len(st.Subject))
-	}
-	return env.GetPayload(), "sha256:" + st.Subject[0].Digest["sha256"], nil
+	return res, rebuildFrom(ctx, o, recipe, dir, res)
 }
 
-// checkRecipes refuses every counted attestation whose recipe is not the
-// one most distinct signers describe (the first given, on a tie), and
-// names what differs. Any such attestation makes agreement impossible:
-// runners that built different things cannot confirm one another.
-func (res *Result) checkRecipes() {
-	signers := map[string]map[string]bool{}
-	var ref *attest.Recipe
-	best := 0
-	for _, r := range res.Runners {
-		if !r.Counted {
+// verifiedRecipe verifies the image and reads the recipe of its verified
+// provenance; nil with res refused when there is none.
+func verifiedRecipe(ctx context.Context, o Options, res *Result) (*Recipe, error) {
+	ir, err := o.Verifier.VerifyImage(ctx, o.Image)
+	if err != nil {
+		return nil, err
+	}
+	res.Published.Image = ir.Digest
+	if !ir.Verified {
+		res.Refusals = ir.Reasons()
+		res.refuse("%s is not verified: nothing is rebuilt from a statement that is not trusted", o.Image)
+		return nil, nil
+	}
+	var recipes []*Recipe
+	var problems []string
+	for _, c := range ir.Candidates {
+		if !c.Verified || c.Provenance == nil {
 			continue
 		}
-		d := r.recipe.Digest()
-		if signers[d] == nil {
-			signers[d] = map[string]bool{}
-		}
-		signers[d][r.Signer.KeyID] = true
-		if len(signers[d]) > best {
-			best, ref = len(signers[d]), r.recipe
-		}
-	}
-	if ref == nil {
-		return
-	}
-	res.Recipe, res.RecipeDigest = ref, ref.Digest()
-	for i := range res.Runners {
-		r := &res.Runners[i]
-		if !r.Counted || r.recipe.Digest() == res.RecipeDigest {
+		r, err := ParseRecipe(c.Predicate)
+		if err != nil {
+			problems = append(problems, c.Source+": "+err.Error())
 			continue
 		}
-		r.Counted = false
-		r.Refusal = refuse(ReasonRecipeMismatch, "describes another build than the others (%s differ): recipe %s, not %s", strings.Join(ref.Differences(*r.recipe), ", "), r.recipe.Digest(), res.RecipeDigest)
-		res.Problems = append(res.Problems, fmt.Sprintf("%s: %s", r.Name, r.Refusal))
+		recipes = append(recipes, r)
 	}
-}
-
-// checkSigners counts each signer once. A signer with attestations of two
-// different outputs counts for neither.
-func (res *Result) checkSigners() {
-	outputs := map[string]map[string]bool{}
-	for _, r := range res.Runners {
-		if r.Counted {
-			if outputs[r.Signer.KeyID] == nil {
-				outputs[r.Signer.KeyID] = map[string]bool{}
-			}
-			outputs[r.Signer.KeyID][r.OutputDigest] = true
-		}
-	}
-	first := map[string]string{}
-	for i := range res.Runners {
-		r := &res.Runners[i]
-		if !r.Counted {
-			continue
-		}
-		id := r.Signer.KeyID
-		switch {
-		case len(outputs[id]) > 1:
-			r.Counted = false
-			r.Refusal = refuse(ReasonConflictingSigner, "%s signed build results of %d different outputs for one recipe: it counts for none", r.Signer, len(outputs[id]))
-		case first[id] != "":
-			r.Counted = false
-			r.Refusal = refuse(ReasonDuplicateSigner, "%s signed %s too: a signer counts once", r.Signer, first[id])
-		default:
-			first[id] = r.Name
-		}
-	}
-}
-
-// tally finds the output digest at least Threshold distinct signers agree
-// on. Two digests that both reach the threshold are no agreement.
-func (res *Result) tally() {
-	signers := map[string][]Signer{}
-	var digests []string
-	for _, r := range res.Runners {
-		if !r.Counted {
-			continue
-		}
-		if signers[r.OutputDigest] == nil {
-			digests = append(digests, r.OutputDigest)
-		}
-		signers[r.OutputDigest] = append(signers[r.OutputDigest], *r.Signer)
-	}
-	var reached []string
-	for _, d := range digests {
-		if len(signers[d]) >= res.Threshold {
-			reached = append(reached, d)
-		}
-	}
-	agreed := ""
 	switch {
-	case res.Expect != "":
-		if len(signers[res.Expect]) >= res.Threshold {
-			agreed = res.Expect
-		} else {
-			res.Problems = append(res.Problems, fmt.Sprintf("%d distinct signer(s) attest the expected output %s: %d needed", len(signers[res.Expect]), res.Expect, res.Threshold))
-		}
-	case len(reached) == 1:
-		agreed = reached[0]
-	case len(reached) > 1:
-		res.Problems = append(res.Problems, fmt.Sprintf("%d different outputs each reach the threshold of %d: %s", len(reached), res.Threshold, strings.Join(reached, ", ")))
-	default:
-		best := 0
-		for _, d := range digests {
-			best = max(best, len(signers[d]))
-		}
-		res.Problems = append(res.Problems, fmt.Sprintf("at most %d distinct signer(s) agree on one output: %d needed", best, res.Threshold))
+	case len(recipes) == 0 && len(problems) == 0:
+		res.refuse("no verified SLSA provenance about %s from a trusted signer: a rebuild needs the provenance buildguard build attaches when it publishes with --signing-key", ir.Digest)
+		return nil, nil
+	case len(recipes) == 0:
+		res.Refusals = problems
+		res.refuse("no verified provenance about %s records a recipe buildguard can rebuild: %s", ir.Digest, strings.Join(problems, "; "))
+		return nil, nil
 	}
-	if agreed == "" || len(res.Problems) > 0 {
-		return
+	for _, r := range recipes[1:] {
+		a, _ := json.Marshal(recipes[0])
+		b, _ := json.Marshal(r)
+		if string(a) != string(b) {
+			res.refuse("the verified provenance statements about %s record %d different recipes: which one made it is not known", ir.Digest, len(recipes))
+			return nil, nil
+		}
 	}
-	res.Agreed, res.OutputDigest, res.AgreedBy = true, agreed, signers[agreed]
+	r := recipes[0]
+	if r.Publish == nil || r.Publish.Image == "" {
+		res.refuse("the provenance records no publish section: the image was not published by a guarded build, so it cannot be made again")
+		return nil, nil
+	}
+	return r, nil
 }
 
-func list(s []string) string {
-	if len(s) == 0 {
-		return "none"
+// obtainSource returns the source directory: Options.Source, or a clone of
+// the recorded commit; "" with res refused when its tree digest is not the
+// recorded one.
+func obtainSource(ctx context.Context, o Options, r *Recipe, res *Result) (dir string, cleanup func(), err error) {
+	candidates := []string{o.Source}
+	if o.Source == "" {
+		url := o.Repository
+		if r.Git == nil {
+			res.refuse("the provenance records no git commit of the source: give --source DIR, a checkout whose tree digest is %s", r.SourceDigest)
+			return "", nil, nil
+		}
+		if url == "" {
+			url = strings.TrimPrefix(r.Git.URI, "git+")
+		}
+		if url == "" {
+			res.refuse("the provenance records commit %s but no network repository: give --repository URL (a clone or mirror of it) or --source DIR (a checkout of the commit)", r.Git.Commit)
+			return "", nil, nil
+		}
+		tmp, err := os.MkdirTemp("", "buildguard-rebuild-")
+		if err != nil {
+			return "", nil, err
+		}
+		cleanup = func() { _ = os.RemoveAll(tmp) }
+		clone := filepath.Join(tmp, "source")
+		if err := source.Clone(ctx, url, r.Git.Commit, clone); err != nil {
+			return "", cleanup, err
+		}
+		// The source as configured may be a directory of the checkout.
+		candidates = []string{clone}
+		if rel := filepath.FromSlash(r.Source); r.Source != "" && r.Source != "." && filepath.IsLocal(rel) {
+			if fi, err := os.Stat(filepath.Join(clone, rel)); err == nil && fi.IsDir() {
+				candidates = append([]string{filepath.Join(clone, rel)}, candidates...)
+			}
+		}
 	}
-	return strings.Join(s, ", ")
+	var got []string
+	for _, c := range candidates {
+		abs, err := filepath.Abs(c)
+		if err != nil {
+			return "", cleanup, err
+		}
+		exclude := ""
+		if rel, err := filepath.Rel(abs, absOr(o.Out)); err == nil && filepath.IsLocal(rel) {
+			exclude = filepath.ToSlash(rel)
+		}
+		t, err := source.Read(ctx, abs, source.Options{Exclude: exclude})
+		if err != nil {
+			return "", cleanup, fmt.Errorf("reading the source %s: %w", c, err)
+		}
+		if d := t.Manifest.Digest(); d != r.SourceDigest {
+			got = append(got, d)
+			continue
+		}
+		res.Notes = append(res.Notes, t.Notes...)
+		return abs, cleanup, nil
+	}
+	msg := fmt.Sprintf("the source tree digest is %s, not the recorded %s: the source differs from the one the image was built from", got[0], r.SourceDigest)
+	if r.Git != nil {
+		msg += fmt.Sprintf(" (check out commit %s, with no changes to tracked files)", r.Git.Commit)
+	}
+	res.refuse("%s", msg)
+	return "", cleanup, nil
+}
+
+func absOr(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// rebuildFrom builds the recipe from dir through guard.Build and compares.
+func rebuildFrom(ctx context.Context, o Options, r *Recipe, dir string, res *Result) error {
+	cfg, err := Config(r, dir)
+	if err != nil {
+		return err
+	}
+	gr, err := guard.Build(ctx, guard.Options{
+		Config: cfg, Out: o.Out, Runtime: o.Runtime, CacheDir: o.CacheDir, Jobs: o.Jobs, Remote: o.Remote,
+		Stream: o.Stream, Progress: o.Progress, Describe: o.Describe, Signer: o.Signer, AttestOnly: true, Environ: o.Environ,
+	})
+	if gr != nil {
+		res.Report = gr.Report
+		res.Decision = string(gr.Report.Decision)
+		res.Notes = append(res.Notes, BuilderNote)
+	}
+	if err != nil {
+		return err
+	}
+	var m *builder.Manifest
+	if gr.Outcome != nil && len(gr.Outcome.Runs) > 0 && gr.Outcome.Runs[0].Result != nil {
+		m = gr.Outcome.Runs[0].Result.Output
+	}
+	if gr.Report.Decision != evidence.Pass || m == nil {
+		var v []string
+		for _, x := range gr.Report.Violations {
+			v = append(v, x.Rule+": "+x.Message)
+		}
+		res.Verdict, res.Reason = Different, fmt.Sprintf("the rebuild's decision is %s: %s", gr.Report.Decision, strings.Join(v, "; "))
+		return nil
+	}
+	res.Rebuilt.Output = m.Digest()
+	d, err := publish.Subject(ctx, publish.Options{
+		Image: r.Publish.Image, Base: r.Base, Dir: gr.Output, Manifest: m, SourceDateEpoch: r.SourceDateEpoch,
+		Config: guard.ImageConfig(*r.Publish), Annotations: annotations(r), Remote: o.Remote,
+	})
+	if err != nil {
+		return fmt.Errorf("making the image again: %w", err)
+	}
+	res.Rebuilt.Image = d.Digest.String()
+	if res.Rebuilt == res.Published {
+		res.Verdict = Same
+		return nil
+	}
+	res.Verdict = Different
+	switch {
+	case res.Rebuilt.Output != res.Published.Output:
+		res.Reason = fmt.Sprintf("the rebuilt output %s is not the published output %s", res.Rebuilt.Output, res.Published.Output)
+	default:
+		res.Reason = fmt.Sprintf("the output is the same, but the image made of it is %s, not %s: the base or the image config differ", res.Rebuilt.Image, res.Published.Image)
+	}
+	if err := explain(ctx, o, gr.Output, res); err != nil {
+		res.Notes = append(res.Notes, "the difference is not explained: "+err.Error())
+	}
+	return nil
+}
+
+// Config is the buildguard.yaml of a rebuild of r from the source at dir:
+// the recorded builder, command, environment, working directory,
+// SOURCE_DATE_EPOCH, diverse builders, base and publish section; one run
+// of the main builder (a rebuild checks the published bits, not the
+// build's reproducibility under variations). The builder images are
+// pinned by the digests the verified provenance records, which is what a
+// rebuild trusts; they are not verified again ("verified" is waived, and
+// the report says so).
+func Config(r *Recipe, dir string) (*config.Config, error) {
+	diverse := make([]map[string]string, len(r.Diverse))
+	for i, d := range r.Diverse {
+		diverse[i] = map[string]string{"image": d}
+	}
+	doc := map[string]any{
+		"apiVersion":      "buildguard/v1",
+		"source":          dir,
+		"sourceDateEpoch": strconv.FormatInt(r.SourceDateEpoch, 10),
+		"builder":         map[string]any{"image": r.Builder, "command": r.Command, "workdir": r.Workdir, "env": r.Env},
+		"reproduce":       map[string]any{"runs": 1, "variations": []string{}, "diverse": diverse},
+	}
+	waive := []string{policy.CheckVerified}
+	if r.UnpinnedDependencies {
+		waive = append(waive, policy.CheckDepsPinned)
+	}
+	doc["policy"] = map[string]any{"waive": waive}
+	if len(r.Dependencies) > 0 {
+		deps := make([]map[string]string, len(r.Dependencies))
+		for i, d := range r.Dependencies {
+			m := map[string]string{"type": string(d.Type)}
+			for k, v := range map[string]string{"path": d.Path.Text, "url": d.URL, "sha256": d.SHA256, "dest": d.Dest} {
+				if v != "" {
+					m[k] = v
+				}
+			}
+			deps[i] = m
+		}
+		doc["dependencies"] = deps
+	}
+	if r.Base != "" {
+		doc["base"] = r.Base
+	}
+	if r.Publish != nil {
+		// as JSON, which leaves unset fields out
+		var p map[string]any
+		data, err := json.Marshal(r.Publish)
+		if err == nil {
+			err = json.Unmarshal(data, &p)
+		}
+		if err != nil {
+			return nil, err
+		}
+		doc["publish"] = p
+	}
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse(data, filepath.Join(dir, "buildguard-rebuild.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("the recorded recipe is not a valid configuration: %w", err)
+	}
+	cfg.Source.Text = r.Source // never a host path in the statements
+	return cfg, nil
+}
+
+// annotations are the source's on the published manifest, as guard sets
+// them from the checkout: its repository URL and commit.
+func annotations(r *Recipe) map[string]string {
+	if r.Git == nil {
+		return nil
+	}
+	ann := map[string]string{publish.AnnotationRevision: r.Git.Commit}
+	if u := strings.TrimPrefix(r.Git.URI, "git+"); u != "" {
+		ann[publish.AnnotationSource] = u
+	}
+	return ann
+}
+
+// explain unpacks the published output (the image's last layer, or the
+// artifact's one layer) and compares the rebuilt output with it, into
+// DiffFile.
+func explain(ctx context.Context, o Options, rebuilt string, res *Result) error {
+	ref, err := pin.ParseRef(o.Image)
+	if err != nil {
+		return err
+	}
+	repo, err := name.NewRepository(ref.Repo)
+	if err != nil {
+		return err
+	}
+	ropts := append([]remote.Option{remote.WithContext(ctx)}, o.Remote...)
+	desc, err := remote.Get(repo.Digest(res.Published.Image), ropts...)
+	if err != nil {
+		return fmt.Errorf("reading the published manifest: %w", err)
+	}
+	if desc.MediaType.IsIndex() {
+		return errors.New("the published image is an index")
+	}
+	m, err := v1.ParseManifest(strings.NewReader(string(desc.Manifest)))
+	if err != nil {
+		return fmt.Errorf("the published manifest: %w", err)
+	}
+	if len(m.Layers) == 0 {
+		return errors.New("the published manifest has no layer")
+	}
+	layer, err := remote.Layer(repo.Digest(m.Layers[len(m.Layers)-1].Digest.String()), ropts...)
+	if err != nil {
+		return fmt.Errorf("reading the published output layer: %w", err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "buildguard-published-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cache := &builder.Cache{Dir: tmp, SkipSync: true}
+	published, err := cache.Unpack(ctx, img)
+	if err != nil {
+		return fmt.Errorf("unpacking the published output: %w", err)
+	}
+	d, err := reproduce.Diff(ctx, published, rebuilt, reproduce.DefaultLimits)
+	if err != nil {
+		return err
+	}
+	if d.Same() {
+		return errors.New("the published output layer and the rebuilt output list the same files")
+	}
+	res.Difference = d
+	data, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(o.Out, filepath.FromSlash(DiffFile))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(p, append(data, '\n'), 0o644)
+}
+
+// writeResult writes ResultFile into the evidence directory.
+func writeResult(out string, res *Result) error {
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(out, ResultFile), append(data, '\n'), 0o644)
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // BundleMediaType is the media type of a Sigstore bundle v0.3, the
@@ -134,6 +136,10 @@ func (v *Verifier) verifyEntity(b *bundle.Bundle, d Digest, c Candidate) Candida
 				return c
 			}
 			c.Provenance = p
+			if c.Predicate, err = predicateJSON(st.GetPredicate()); err != nil {
+				c.Refusal = refuse(ReasonMalformed, "provenance predicate: %v", err)
+				return c
+			}
 		}
 		if c.PredicateType == SLSAVSAV1 {
 			s, err := parseVSA(st)
@@ -272,4 +278,18 @@ func hashName(a protocommon.HashAlgorithm) string {
 		return "sha512"
 	}
 	return strings.ToLower(a.String())
+}
+
+// predicateJSON encodes a predicate as compact JSON with sorted keys:
+// protojson's own spacing is deliberately unstable.
+func predicateJSON(m proto.Message) (json.RawMessage, error) {
+	raw, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }

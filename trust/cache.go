@@ -20,7 +20,7 @@ import (
 
 // cacheFormat versions the result cache: a change of what is stored, or of
 // how buildguard decides, changes it, and every older entry then misses.
-const cacheFormat = "buildguard-verify-cache/3"
+const cacheFormat = "buildguard-verify-cache/4"
 
 // maxCacheFile bounds a cached result.
 const maxCacheFile = 8 << 20

@@ -266,7 +266,7 @@ func (v *Verifier) checkOnline(ctx context.Context, res *ImageResult, d Digest) 
 			r = refuse(ReasonTlogNotOnline, "no entry is in log %.16s (%s) read from %s: its entries are in %s", o.state.LogID, o.state.Origin, o.url, logList(c.LogEntries))
 		}
 		if r != nil {
-			c.Verified, c.Refusal, c.Signer, c.LogEntries, c.Provenance = false, r, nil, nil, nil
+			c.Verified, c.Refusal, c.Signer, c.LogEntries, c.Provenance, c.Predicate = false, r, nil, nil, nil, nil
 		}
 	}
 	res.Problems = nil

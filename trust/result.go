@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/buildguard/buildguard/evidence"
@@ -133,6 +134,10 @@ type Candidate struct {
 	Provenance *Provenance `json:"provenance,omitempty"`
 	// VSA is set for a verified SLSA verification summary.
 	VSA *VSA `json:"vsa,omitempty"`
+	// Predicate is a verified provenance's whole predicate, as signed, for
+	// a reader of more than Provenance holds (buildguard rebuild reads the
+	// recipe from it).
+	Predicate json.RawMessage `json:"predicate,omitempty"`
 	// Refusal is set when not Verified.
 	Refusal *Refusal `json:"refusal,omitempty"`
 	// tiled are the verified entries of tiled (Rekor v2) and Rekor v1 logs,

@@ -35,7 +35,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{buildCommand(), pinCommand(), verifyCommand(), diffCommand(), sbomCommand(), compareCommand(), doctorCommand(), cleanCommand(), versionCommand()}
+	return []*command{buildCommand(), pinCommand(), verifyCommand(), diffCommand(), sbomCommand(), compareCommand(), rebuildCommand(), doctorCommand(), cleanCommand(), versionCommand()}
 }
 
 const exitCodes = `Exit codes:

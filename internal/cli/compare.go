@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/buildguard/buildguard/compare"
 	"github.com/buildguard/buildguard/guard"
 	"github.com/buildguard/buildguard/internal/exitcode"
-	"github.com/buildguard/buildguard/rebuild"
 	"github.com/buildguard/buildguard/trust"
 )
 
@@ -105,7 +105,7 @@ func runCompare(o *CompareOptions, args []string, io IO) error {
 	if err != nil {
 		return err
 	}
-	res, err := rebuild.Compare(inputs, rebuild.Options{Keys: keys, Threshold: o.Threshold, Expect: o.Expect})
+	res, err := compare.Compare(inputs, compare.Options{Keys: keys, Threshold: o.Threshold, Expect: o.Expect})
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func runCompare(o *CompareOptions, args []string, io IO) error {
 
 // printCompare prints the agreed digest on standard output and the rest on
 // standard error.
-func printCompare(io IO, res *rebuild.Result) {
+func printCompare(io IO, res *compare.Result) {
 	w := io.Err
 	if res.Agreed {
 		fmt.Fprintf(w, "AGREED: %d distinct signer(s) attest %s (threshold %d of %d)\n", len(res.AgreedBy), res.OutputDigest, res.Threshold, res.Given)
@@ -224,31 +224,31 @@ func (o *RebuildersOptions) Load() (*guard.Rebuilders, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &guard.Rebuilders{Inputs: inputs, Options: rebuild.Options{Keys: keys, Threshold: o.Threshold}}
+	r := &guard.Rebuilders{Inputs: inputs, Options: compare.Options{Keys: keys, Threshold: o.Threshold}}
 	if _, err := r.Options.Validate(len(inputs)); err != nil {
 		return nil, exitcode.UsageErrorf("--rebuilders: %v", err)
 	}
 	return r, nil
 }
 
-func loadRebuilderKeys(flag string, files []string) ([]rebuild.Key, error) {
-	var keys []rebuild.Key
+func loadRebuilderKeys(flag string, files []string) ([]compare.Key, error) {
+	var keys []compare.Key
 	for _, f := range files {
 		ks, err := trust.LoadKeyFile(f)
 		if err != nil {
 			return nil, exitcode.UsageErrorf("%s %s: %v", flag, f, err)
 		}
 		for _, k := range ks {
-			keys = append(keys, rebuild.Key{Name: f, Key: k})
+			keys = append(keys, compare.Key{Name: f, Key: k})
 		}
 	}
 	return keys, nil
 }
 
-func readInputs(what string, paths []string) ([]rebuild.Input, error) {
-	inputs := make([]rebuild.Input, 0, len(paths))
+func readInputs(what string, paths []string) ([]compare.Input, error) {
+	inputs := make([]compare.Input, 0, len(paths))
 	for _, p := range paths {
-		in, err := rebuild.ReadInput(p)
+		in, err := compare.ReadInput(p)
 		if err != nil {
 			return nil, exitcode.UsageErrorf("%s %s: %v", what, p, err)
 		}

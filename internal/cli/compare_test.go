@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/buildguard/buildguard/attest"
+	"github.com/buildguard/buildguard/compare"
 	"github.com/buildguard/buildguard/internal/exitcode"
-	"github.com/buildguard/buildguard/rebuild"
 )
 
 const (
@@ -123,7 +123,7 @@ func TestCompareCLI(t *testing.T) {
 
 	j1, _, code := run(t, append([]string{"compare", "--json", "--threshold", "2"}, all[1:]...)...)
 	j2, _, _ := run(t, append([]string{"compare", "--json", "--threshold", "2"}, all[1:]...)...)
-	var res rebuild.Result
+	var res compare.Result
 	if code != 0 || json.Unmarshal([]byte(j1), &res) != nil || !res.Agreed || res.OutputDigest != compareGood || len(res.Runners) != 3 {
 		t.Fatalf("--json: exit %d\n%s", code, j1)
 	}

@@ -1,4 +1,4 @@
-package rebuild_test
+package compare_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/buildguard/buildguard/attest"
-	"github.com/buildguard/buildguard/rebuild"
+	"github.com/buildguard/buildguard/compare"
 	"github.com/buildguard/buildguard/trust"
 )
 
@@ -26,7 +26,7 @@ const (
 type runner struct {
 	name   string
 	signer *attest.Signer
-	key    rebuild.Key
+	key    compare.Key
 }
 
 func newRunner(t testing.TB, name string) runner {
@@ -43,7 +43,7 @@ func newRunner(t testing.TB, name string) runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runner{name: name, signer: s, key: rebuild.Key{Name: name + ".pub", Key: tk}}
+	return runner{name: name, signer: s, key: compare.Key{Name: name + ".pub", Key: tk}}
 }
 
 func result(output string) attest.BuildResult {
@@ -74,38 +74,38 @@ func statement(t testing.TB, p attest.BuildResult) []byte {
 	return data
 }
 
-func (r runner) sign(t testing.TB, st []byte) rebuild.Input {
+func (r runner) sign(t testing.TB, st []byte) compare.Input {
 	t.Helper()
 	b, err := attest.Sign(t.Context(), r.signer, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rebuild.Input{Name: r.name + "/build-result.sigstore.json", Bundle: b}
+	return compare.Input{Name: r.name + "/build-result.sigstore.json", Bundle: b}
 }
 
-func (r runner) attest(t testing.TB, output string) rebuild.Input {
+func (r runner) attest(t testing.TB, output string) compare.Input {
 	t.Helper()
 	return r.sign(t, statement(t, result(output)))
 }
 
-func compare(t *testing.T, in []rebuild.Input, o rebuild.Options) *rebuild.Result {
+func mustCompare(t *testing.T, in []compare.Input, o compare.Options) *compare.Result {
 	t.Helper()
-	res, err := rebuild.Compare(in, o)
+	res, err := compare.Compare(in, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
-func keys(rs ...runner) []rebuild.Key {
-	var out []rebuild.Key
+func keys(rs ...runner) []compare.Key {
+	var out []compare.Key
 	for _, r := range rs {
 		out = append(out, r.key)
 	}
 	return out
 }
 
-func refusal(t *testing.T, res *rebuild.Result, i int) rebuild.Reason {
+func refusal(t *testing.T, res *compare.Result, i int) compare.Reason {
 	t.Helper()
 	r := res.Runners[i]
 	if r.Counted || r.Refusal == nil {
@@ -118,8 +118,8 @@ func refusal(t *testing.T, res *rebuild.Result, i int) rebuild.Reason {
 // agreed n-of-n, the digest and the three signers named, byte-stable JSON.
 func TestAgreement(t *testing.T) {
 	a, b, c := newRunner(t, "a"), newRunner(t, "b"), newRunner(t, "c")
-	in := []rebuild.Input{a.attest(t, good), b.attest(t, good), c.attest(t, good)}
-	res := compare(t, in, rebuild.Options{Keys: keys(a, b, c)})
+	in := []compare.Input{a.attest(t, good), b.attest(t, good), c.attest(t, good)}
+	res := mustCompare(t, in, compare.Options{Keys: keys(a, b, c)})
 	if !res.Agreed || res.OutputDigest != good || res.Threshold != 3 || len(res.AgreedBy) != 3 {
 		t.Fatalf("want 3-of-3 agreement on %s, got %+v", good, res)
 	}
@@ -137,8 +137,8 @@ func TestAgreement(t *testing.T) {
 	}
 	// The same attestations signed again (ECDSA signatures differ) give
 	// the same result, byte for byte.
-	in2 := []rebuild.Input{a.attest(t, good), b.attest(t, good), c.attest(t, good)}
-	j2, err := compare(t, in2, rebuild.Options{Keys: keys(a, b, c)}).Marshal()
+	in2 := []compare.Input{a.attest(t, good), b.attest(t, good), c.attest(t, good)}
+	j2, err := mustCompare(t, in2, compare.Options{Keys: keys(a, b, c)}).Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,10 +152,10 @@ func TestAgreement(t *testing.T) {
 // digest; with --expect the agreed digest must be the expected one.
 func TestKOfN(t *testing.T) {
 	a, b, c := newRunner(t, "a"), newRunner(t, "b"), newRunner(t, "c")
-	in := []rebuild.Input{a.attest(t, good), b.attest(t, evil), c.attest(t, good)}
+	in := []compare.Input{a.attest(t, good), b.attest(t, evil), c.attest(t, good)}
 	k := keys(a, b, c)
 
-	res := compare(t, in, rebuild.Options{Keys: k, Threshold: 2})
+	res := mustCompare(t, in, compare.Options{Keys: k, Threshold: 2})
 	if !res.Agreed || res.OutputDigest != good || len(res.AgreedBy) != 2 || res.AgreedBy[0].Key != "a.pub" || res.AgreedBy[1].Key != "c.pub" {
 		t.Fatalf("2-of-3: want a and c to agree on %s, got %+v", good, res)
 	}
@@ -163,7 +163,7 @@ func TestKOfN(t *testing.T) {
 		t.Errorf("the outvoted runner should still be listed with its digest: %+v", res.Runners[1])
 	}
 
-	res = compare(t, in, rebuild.Options{Keys: k})
+	res = mustCompare(t, in, compare.Options{Keys: k})
 	if res.Agreed || res.OutputDigest != "" || len(res.Problems) == 0 {
 		t.Fatalf("3-of-3 with one dissent agreed: %+v", res)
 	}
@@ -173,18 +173,18 @@ func TestKOfN(t *testing.T) {
 		}
 	}
 
-	if res := compare(t, in, rebuild.Options{Keys: k, Threshold: 2, Expect: good}); !res.Agreed {
+	if res := mustCompare(t, in, compare.Options{Keys: k, Threshold: 2, Expect: good}); !res.Agreed {
 		t.Errorf("2-of-3 expecting %s: %+v", good, res.Problems)
 	}
-	if res := compare(t, in, rebuild.Options{Keys: k, Threshold: 1, Expect: evil}); !res.Agreed {
+	if res := mustCompare(t, in, compare.Options{Keys: k, Threshold: 1, Expect: evil}); !res.Agreed {
 		t.Errorf("1-of-3 expecting %s: %+v", evil, res.Problems)
 	}
-	if res := compare(t, in, rebuild.Options{Keys: k, Threshold: 2, Expect: evil}); res.Agreed {
+	if res := mustCompare(t, in, compare.Options{Keys: k, Threshold: 2, Expect: evil}); res.Agreed {
 		t.Error("2-of-3 expecting the dissenting digest agreed")
 	}
 	// Threshold 1 without --expect: two outputs reach it, which is no
 	// agreement.
-	if res := compare(t, in, rebuild.Options{Keys: k, Threshold: 1}); res.Agreed {
+	if res := mustCompare(t, in, compare.Options{Keys: k, Threshold: 1}); res.Agreed {
 		t.Errorf("1-of-3 with two outputs agreed on %s", res.OutputDigest)
 	}
 }
@@ -194,11 +194,11 @@ func TestKOfN(t *testing.T) {
 // different outputs counts for neither.
 func TestDuplicateSigner(t *testing.T) {
 	a, b := newRunner(t, "a"), newRunner(t, "b")
-	res := compare(t, []rebuild.Input{a.attest(t, good), a.attest(t, good)}, rebuild.Options{Keys: keys(a, b)})
+	res := mustCompare(t, []compare.Input{a.attest(t, good), a.attest(t, good)}, compare.Options{Keys: keys(a, b)})
 	if res.Agreed {
 		t.Fatal("one signer twice reached 2-of-2")
 	}
-	if r := refusal(t, res, 1); r != rebuild.ReasonDuplicateSigner {
+	if r := refusal(t, res, 1); r != compare.ReasonDuplicateSigner {
 		t.Errorf("reason %s", r)
 	}
 	if !res.Runners[0].Counted {
@@ -207,12 +207,12 @@ func TestDuplicateSigner(t *testing.T) {
 	// The same key given twice under two names is one signer too.
 	aAgain := a.key
 	aAgain.Name = "a-copy.pub"
-	if res := compare(t, []rebuild.Input{a.attest(t, good), a.attest(t, good)}, rebuild.Options{Keys: []rebuild.Key{a.key, aAgain}, Threshold: 2}); res.Agreed {
+	if res := mustCompare(t, []compare.Input{a.attest(t, good), a.attest(t, good)}, compare.Options{Keys: []compare.Key{a.key, aAgain}, Threshold: 2}); res.Agreed {
 		t.Fatal("one key under two names reached 2-of-2")
 	}
 
-	res = compare(t, []rebuild.Input{a.attest(t, good), a.attest(t, evil), b.attest(t, good)}, rebuild.Options{Keys: keys(a, b), Threshold: 1, Expect: good})
-	if refusal(t, res, 0) != rebuild.ReasonConflictingSigner || refusal(t, res, 1) != rebuild.ReasonConflictingSigner {
+	res = mustCompare(t, []compare.Input{a.attest(t, good), a.attest(t, evil), b.attest(t, good)}, compare.Options{Keys: keys(a, b), Threshold: 1, Expect: good})
+	if refusal(t, res, 0) != compare.ReasonConflictingSigner || refusal(t, res, 1) != compare.ReasonConflictingSigner {
 		t.Errorf("an equivocating signer: %+v", res.Runners)
 	}
 	if !res.Agreed || len(res.AgreedBy) != 1 || res.AgreedBy[0].Key != "b.pub" {
@@ -237,26 +237,26 @@ func TestRefusals(t *testing.T) {
 
 	cases := []struct {
 		name string
-		in   rebuild.Input
-		want rebuild.Reason
+		in   compare.Input
+		want compare.Reason
 	}{
-		{"untrusted key", stranger.attest(t, good), rebuild.ReasonUntrustedKey},
-		{"tampered payload", tamper(t, a.attest(t, good)), rebuild.ReasonBadSignature},
-		{"wrong predicate type", a.sign(t, prov), rebuild.ReasonWrongPredicate},
-		{"unknown predicate field", a.sign(t, lying), rebuild.ReasonMalformed},
-		{"not a bundle", rebuild.Input{Name: "x", Bundle: []byte("{}")}, rebuild.ReasonMalformed},
-		{"runner's own decision failed", a.sign(t, statement(t, notPassed)), rebuild.ReasonNotPassed},
+		{"untrusted key", stranger.attest(t, good), compare.ReasonUntrustedKey},
+		{"tampered payload", tamper(t, a.attest(t, good)), compare.ReasonBadSignature},
+		{"wrong predicate type", a.sign(t, prov), compare.ReasonWrongPredicate},
+		{"unknown predicate field", a.sign(t, lying), compare.ReasonMalformed},
+		{"not a bundle", compare.Input{Name: "x", Bundle: []byte("{}")}, compare.ReasonMalformed},
+		{"runner's own decision failed", a.sign(t, statement(t, notPassed)), compare.ReasonNotPassed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := compare(t, []rebuild.Input{tc.in, b.attest(t, good)}, rebuild.Options{Keys: k, Threshold: 1})
+			res := mustCompare(t, []compare.Input{tc.in, b.attest(t, good)}, compare.Options{Keys: k, Threshold: 1})
 			if got := refusal(t, res, 0); got != tc.want {
 				t.Errorf("reason %s (%s), want %s", got, res.Runners[0].Refusal.Detail, tc.want)
 			}
 			if !res.Agreed || len(res.AgreedBy) != 1 || res.AgreedBy[0].Key != "b.pub" {
 				t.Errorf("b alone should carry 1-of-2: %+v", res)
 			}
-			if res := compare(t, []rebuild.Input{tc.in, b.attest(t, good)}, rebuild.Options{Keys: k}); res.Agreed {
+			if res := mustCompare(t, []compare.Input{tc.in, b.attest(t, good)}, compare.Options{Keys: k}); res.Agreed {
 				t.Error("2-of-2 with a refused attestation agreed")
 			}
 		})
@@ -265,11 +265,11 @@ func TestRefusals(t *testing.T) {
 	// A different recipe is no agreement at any threshold, and names the
 	// odd attestation and the field that differs.
 	c := newRunner(t, "c")
-	res := compare(t, []rebuild.Input{a.attest(t, good), c.sign(t, statement(t, other)), b.attest(t, good)}, rebuild.Options{Keys: keys(a, b, c), Threshold: 2})
+	res := mustCompare(t, []compare.Input{a.attest(t, good), c.sign(t, statement(t, other)), b.attest(t, good)}, compare.Options{Keys: keys(a, b, c), Threshold: 2})
 	if res.Agreed {
 		t.Fatal("a different recipe agreed")
 	}
-	if refusal(t, res, 1) != rebuild.ReasonRecipeMismatch || !strings.Contains(res.Runners[1].Refusal.Detail, "command") {
+	if refusal(t, res, 1) != compare.ReasonRecipeMismatch || !strings.Contains(res.Runners[1].Refusal.Detail, "command") {
 		t.Errorf("the odd one: %+v", res.Runners[1].Refusal)
 	}
 	if !strings.Contains(strings.Join(res.Problems, "\n"), "c/build-result.sigstore.json") {
@@ -278,7 +278,7 @@ func TestRefusals(t *testing.T) {
 }
 
 // tamper changes the output digest inside the signed payload.
-func tamper(t *testing.T, in rebuild.Input) rebuild.Input {
+func tamper(t *testing.T, in compare.Input) compare.Input {
 	t.Helper()
 	in.Bundle = tamperBytes(t, in.Bundle)
 	return in
@@ -308,20 +308,20 @@ func tamperBytes(t testing.TB, bundle []byte) []byte {
 // expected digest are usage errors (exit 2) before anything is verified.
 func TestUsage(t *testing.T) {
 	a := newRunner(t, "a")
-	in := []rebuild.Input{a.attest(t, good), a.attest(t, good)}
+	in := []compare.Input{a.attest(t, good), a.attest(t, good)}
 	for _, tc := range []struct {
 		name string
-		in   []rebuild.Input
-		o    rebuild.Options
+		in   []compare.Input
+		o    compare.Options
 	}{
-		{"threshold > n", in, rebuild.Options{Keys: keys(a), Threshold: 3}},
-		{"negative threshold", in, rebuild.Options{Keys: keys(a), Threshold: -1}},
-		{"no key", in, rebuild.Options{}},
-		{"no attestation", nil, rebuild.Options{Keys: keys(a)}},
-		{"bad expect", in, rebuild.Options{Keys: keys(a), Expect: "sha256:xyz"}},
+		{"threshold > n", in, compare.Options{Keys: keys(a), Threshold: 3}},
+		{"negative threshold", in, compare.Options{Keys: keys(a), Threshold: -1}},
+		{"no key", in, compare.Options{}},
+		{"no attestation", nil, compare.Options{Keys: keys(a)}},
+		{"bad expect", in, compare.Options{Keys: keys(a), Expect: "sha256:xyz"}},
 	} {
-		_, err := rebuild.Compare(tc.in, tc.o)
-		var ue *rebuild.UsageError
+		_, err := compare.Compare(tc.in, tc.o)
+		var ue *compare.UsageError
 		if !errors.As(err, &ue) || ue.ExitCode() != 2 {
 			t.Errorf("%s: %v, want a usage error", tc.name, err)
 		}
@@ -363,13 +363,13 @@ func TestRecipeBySigners(t *testing.T) {
 	other := result(good)
 	other.Recipe.SourceDateEpoch = 1
 	odd := statement(t, other)
-	in := []rebuild.Input{m.sign(t, odd), m.sign(t, odd), m.sign(t, odd), a.attest(t, good), b.attest(t, good)}
-	res := compare(t, in, rebuild.Options{Keys: keys(a, b, m), Threshold: 2})
+	in := []compare.Input{m.sign(t, odd), m.sign(t, odd), m.sign(t, odd), a.attest(t, good), b.attest(t, good)}
+	res := mustCompare(t, in, compare.Options{Keys: keys(a, b, m), Threshold: 2})
 	if res.Agreed || res.RecipeDigest != result(good).Recipe.Digest() {
 		t.Fatalf("reference recipe %s, agreed %v", res.RecipeDigest, res.Agreed)
 	}
 	for i := range 3 {
-		if r := refusal(t, res, i); r != rebuild.ReasonRecipeMismatch || !strings.Contains(res.Runners[i].Refusal.Detail, "sourceDateEpoch") {
+		if r := refusal(t, res, i); r != compare.ReasonRecipeMismatch || !strings.Contains(res.Runners[i].Refusal.Detail, "sourceDateEpoch") {
 			t.Errorf("runner %d: %s", i, res.Runners[i].Refusal)
 		}
 	}
