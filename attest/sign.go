@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
@@ -270,3 +271,35 @@ func (l *loggedIn) GetTransparencyLogEntry(ctx context.Context, keyPEM []byte, b
 	}
 	return nil
 }
+
+// SignAll signs each statement as Sign does, all at once: with logs, each
+// signature waits for its entry to be integrated (a Rekor v2 publishes a
+// checkpoint about every second), and these waits overlap. The bundles
+// are in the statements' order; the error is the first statement's that
+// failed, in that order, wrapped with its index.
+func SignAll(ctx context.Context, s *Signer, statements ...[]byte) ([][]byte, error) {
+	bundles := make([][]byte, len(statements))
+	errs := make([]error, len(statements))
+	var wg sync.WaitGroup
+	for i, st := range statements {
+		wg.Go(func() { bundles[i], errs[i] = Sign(ctx, s, st) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, &SignAllError{Index: i, Err: err}
+		}
+	}
+	return bundles, nil
+}
+
+// SignAllError is the first statement SignAll could not sign.
+type SignAllError struct {
+	Index int
+	Err   error
+}
+
+func (e *SignAllError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *SignAllError) Unwrap() error { return e.Err }

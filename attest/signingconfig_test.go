@@ -264,3 +264,37 @@ func TestSignLoggedInRekorV2(t *testing.T) {
 		t.Error("a bundle without a log entry verified with the log required")
 	}
 }
+
+// TestSignAll: the bundles are in the statements' order (each verifies
+// for its own statement's subject only), and a log that is down fails the
+// first statement, by index.
+func TestSignAll(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := attest.NewSigner(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, vsa := statements(t, sampleBuild(), true)
+	bundles, err := attest.SignAll(t.Context(), s, prov, vsa)
+	if err != nil || len(bundles) != 2 {
+		t.Fatalf("%v, %d bundles", err, len(bundles))
+	}
+	for i, st := range [][]byte{prov, vsa} {
+		var b struct{ DsseEnvelope struct{ Payload []byte } }
+		if err := json.Unmarshal(bundles[i], &b); err != nil || string(b.DsseEnvelope.Payload) != string(st) {
+			t.Errorf("bundle %d is not of statement %d: %v", i, i, err)
+		}
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	logged, err := s.WithLogs(&attest.SigningConfig{Logs: []attest.Log{{URL: down.URL, APIVersion: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = attest.SignAll(t.Context(), logged, prov, vsa)
+	var se *attest.SignAllError
+	var le *attest.LogError
+	if !errors.As(err, &se) || se.Index != 0 || !errors.As(err, &le) {
+		t.Errorf("got %v", err)
+	}
+}
