@@ -256,6 +256,12 @@ func TestSignLoggedInRekorV2(t *testing.T) {
 	if c, err := v.VerifyBundle(b, "sha256:"+hexB); err != nil || !c.Verified || len(c.LogEntries) != 1 {
 		t.Fatalf("the logged bundle does not verify with the log required: %v %+v", err, c.Refusal)
 	}
+	// A verifier that waives the log (buildguard compare's, for build
+	// results) accepts a logged bundle too.
+	waived := trusttest.Verifier(t, trust.Policy{Keys: []trust.Key{key}, InsecureIgnoreTlog: true})
+	if c, err := waived.VerifyBundle(b, "sha256:"+hexB); err != nil || !c.Verified {
+		t.Fatalf("the logged bundle does not verify with the log waived: %v %+v", err, c.Refusal)
+	}
 	unlogged, err := attest.Sign(t.Context(), s, prov)
 	if err != nil {
 		t.Fatal(err)
