@@ -123,7 +123,7 @@ func ParseSigningConfig(data []byte, now time.Time) (*SigningConfig, error) {
 	for _, s := range logs {
 		u, err := url.Parse(s.URL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("Rekor log URL %q: want an http(s) URL", s.URL)
+			return nil, fmt.Errorf("rekorTlogUrls: %q is not an http(s) URL", s.URL)
 		}
 	}
 	// Every candidate of the highest supported version, one per operator,

@@ -123,7 +123,7 @@ func TestSigningConfigErrors(t *testing.T) {
 		{"no Rekor URL", write("none.json", signingConfig(t, "ANY", nil, nil)), "names no Rekor log (rekorTlogUrls)"},
 		{"only unsupported versions", write("v3.json", signingConfig(t, "ANY", []map[string]any{rekorService("https://a.example", 3, old)}, nil)),
 			"no Rekor log of an API version buildguard writes to (v1, v2) is valid at 2026-12-06T00:00:00Z; it names https://a.example (API v3)"},
-		{"not a URL", write("url.json", signingConfig(t, "ANY", []map[string]any{rekorService("file:///tmp/log", 2, old)}, nil)), `Rekor log URL "file:///tmp/log": want an http(s) URL`},
+		{"not a URL", write("url.json", signingConfig(t, "ANY", []map[string]any{rekorService("file:///tmp/log", 2, old)}, nil)), `rekorTlogUrls: "file:///tmp/log" is not an http(s) URL`},
 		{"EXACT more than named", write("exact.json", []byte(strings.Replace(string(signingConfig(t, "EXACT", []map[string]any{rekorService("https://a.example", 2, old)}, nil)), `"selector":"EXACT"`, `"selector":"EXACT","count":2`, 1))),
 			"asks for EXACT 2 logs; 1 usable"},
 	} {
