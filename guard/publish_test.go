@@ -277,7 +277,8 @@ func mustRef(t *testing.T, s string) name.Reference {
 // down, a passing build ends in "error" naming the log, the registry sees
 // no write, and no bundle is written (never an unlogged one in place of a
 // logged one); report.json records where signatures were to be logged,
-// and without a config that they are not logged.
+// and without a config that they are not logged. The build result of
+// --attest-only fails the same way.
 func TestUnloggedSignatureFailsClosed(t *testing.T) {
 	reg := startCountingRegistry(t)
 	down := httptest.NewServer(http.NotFoundHandler())
@@ -297,7 +298,8 @@ func TestUnloggedSignatureFailsClosed(t *testing.T) {
 	g := decided(t, reg.host+"/app:v1", evidence.Pass, logged)
 	g.report.Signing = signingRecord(logged)
 	err = g.finish(t.Context(), nil)
-	if le := (*attest.LogError)(nil); !errors.As(err, &le) || le.Log.URL != down.URL {
+	var le *attest.LogError
+	if !errors.As(err, &le) || le.Log.URL != down.URL {
 		t.Fatalf("got %v, want a LogError naming %s", err, down.URL)
 	}
 	if g.report.Decision != evidence.Error || len(g.report.Errors) != 1 || !strings.Contains(g.report.Errors[0], "logging the signature in the Rekor v2 log "+down.URL) {
@@ -328,6 +330,16 @@ func TestUnloggedSignatureFailsClosed(t *testing.T) {
   }`
 	if !strings.Contains(string(rep), want) {
 		t.Errorf("report.json lacks\n%s\n%s", want, rep)
+	}
+	// The build result of --attest-only fails the same way, and no
+	// bundle of it is left.
+	g = decided(t, reg.host+"/app:v1", evidence.Pass, logged)
+	g.opts.AttestOnly = true
+	if err := g.buildResult(t.Context()); !errors.As(err, &le) {
+		t.Errorf("build result: got %v, want a LogError", err)
+	}
+	if _, err := os.Stat(filepath.Join(g.opts.Out, attest.BuildResultBundleFile)); err == nil {
+		t.Errorf("%s was written", attest.BuildResultBundleFile)
 	}
 	if r := signingRecord(signer); r.Logged || r.Tlog != evidence.TlogNone || r.Logs != nil {
 		t.Errorf("without a signing config: %+v", r)
