@@ -15,8 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -41,6 +44,9 @@ type Signer struct {
 	key  crypto.Signer
 	alg  signature.AlgorithmDetails
 	hint []byte
+	// logs are the Rekor logs every signature is logged in; none: the
+	// bundles carry no transparency-log entry.
+	logs []Log
 }
 
 var _ sign.Keypair = (*Signer)(nil)
@@ -136,6 +142,47 @@ func NewSigner(k any) (*Signer, error) {
 	return &Signer{key: cs, alg: alg, hint: []byte(base64.StdEncoding.EncodeToString(sum[:]))}, nil
 }
 
+// KeyID is "sha256:" and the hex SHA-256 of the public key's PKIX DER
+// encoding, as buildguard verify names a key.
+func (s *Signer) KeyID() string {
+	raw, _ := base64.StdEncoding.DecodeString(string(s.hint))
+	return fmt.Sprintf("sha256:%x", raw)
+}
+
+// WithLogs returns a Signer that logs every signature it makes in the
+// logs of sc. An Ed25519 key cannot be logged in a Rekor v2, which takes
+// prehashed signatures only (hashedrekord), so that is refused here.
+func (s *Signer) WithLogs(sc *SigningConfig) (*Signer, error) {
+	for _, l := range sc.Logs {
+		if l.APIVersion == 2 && s.alg.GetKeyType() == signature.ED25519 {
+			return nil, fmt.Errorf("%w %s: an Ed25519 key cannot be logged in the Rekor v2 log %s, which takes prehashed signatures only: sign with an ECDSA key (as `cosign generate-key-pair` makes) or RSA", ErrSigningConfig, sc.Path, l.URL)
+		}
+	}
+	c := *s
+	c.logs = slices.Clone(sc.Logs)
+	return &c, nil
+}
+
+// Logs are the Rekor logs every signature is logged in; none means the
+// bundles carry no transparency-log entry.
+func (s *Signer) Logs() []Log { return slices.Clone(s.logs) }
+
+// LogError is a signature that could not be logged in a transparency log
+// (the log is down, or refused the entry). The statement is then not
+// signed at all: a signing config promises logged bundles, and an
+// unlogged one is never written in its place.
+type LogError struct {
+	Log Log
+	Err error
+}
+
+func (e *LogError) Error() string {
+	return fmt.Sprintf("logging the signature in the Rekor v%d log %s: %v (the signing config names it: is it up and does it accept entries?)", e.Log.APIVersion, e.Log.URL, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *LogError) Unwrap() error { return e.Err }
+
 // GetHashAlgorithm is the hash the signature is made over.
 func (s *Signer) GetHashAlgorithm() protocommon.HashAlgorithm { return s.alg.GetProtoHashType() }
 
@@ -188,9 +235,20 @@ func (s *Signer) SignData(_ context.Context, data []byte) ([]byte, []byte, error
 
 // Sign wraps an encoded statement in a DSSE envelope signed by s and
 // returns the Sigstore bundle (v0.3, JSON). The bundle carries the public
-// key's hint, no certificate, and no transparency-log entry.
+// key's hint and no certificate; with logs (WithLogs), the entry of each
+// log with its inclusion proof, else no transparency-log entry. A
+// signature that could not be logged is a *LogError, and no bundle.
 func Sign(ctx context.Context, s *Signer, statement []byte) ([]byte, error) {
-	b, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: PayloadType}, s, sign.BundleOptions{Context: ctx})
+	var logs []sign.Transparency
+	for _, l := range s.logs {
+		// A Rekor of its own per bundle: sign.Rekor keeps its client
+		// in its options once made.
+		logs = append(logs, &loggedIn{log: l, rekor: sign.NewRekor(&sign.RekorOptions{BaseURL: l.URL, Version: l.APIVersion})})
+	}
+	b, err := sign.Bundle(&sign.DSSEData{Data: statement, PayloadType: PayloadType}, s, sign.BundleOptions{Context: ctx, TransparencyLogs: logs})
+	if le := (*LogError)(nil); errors.As(err, &le) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("signing the statement: %w", err)
 	}
@@ -200,3 +258,48 @@ func Sign(ctx context.Context, s *Signer, statement []byte) ([]byte, error) {
 	}
 	return append(data, '\n'), nil
 }
+
+// loggedIn is a sign.Transparency that says which log failed.
+type loggedIn struct {
+	log   Log
+	rekor *sign.Rekor
+}
+
+func (l *loggedIn) GetTransparencyLogEntry(ctx context.Context, keyPEM []byte, b *protobundle.Bundle) error {
+	if err := l.rekor.GetTransparencyLogEntry(ctx, keyPEM, b); err != nil {
+		return &LogError{Log: l.log, Err: err}
+	}
+	return nil
+}
+
+// SignAll signs each statement as Sign does, all at once: with logs, each
+// signature waits for its entry to be integrated (a Rekor v2 publishes a
+// checkpoint about every second), and these waits overlap. The bundles
+// are in the statements' order; the error is the first statement's that
+// failed, in that order, wrapped with its index.
+func SignAll(ctx context.Context, s *Signer, statements ...[]byte) ([][]byte, error) {
+	bundles := make([][]byte, len(statements))
+	errs := make([]error, len(statements))
+	var wg sync.WaitGroup
+	for i, st := range statements {
+		wg.Go(func() { bundles[i], errs[i] = Sign(ctx, s, st) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, &SignAllError{Index: i, Err: err}
+		}
+	}
+	return bundles, nil
+}
+
+// SignAllError is the first statement SignAll could not sign.
+type SignAllError struct {
+	Index int
+	Err   error
+}
+
+func (e *SignAllError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *SignAllError) Unwrap() error { return e.Err }

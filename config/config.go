@@ -42,6 +42,7 @@ type Config struct {
 	Base            string       `yaml:"base" json:"base"` // optional image the output is packaged onto
 	Publish         Publish      `yaml:"publish" json:"publish"`
 	Trust           Trust        `yaml:"trust" json:"trust"`
+	Signing         Signing      `yaml:"signing" json:"signing"` // how buildguard signs what it writes
 	Policy          Policy       `yaml:"policy" json:"policy"`
 	Limits          InputLimits  `yaml:"limits" json:"limits"` // bounds on untrusted input (see InputLimits)
 
@@ -147,6 +148,21 @@ type Trust struct {
 	InsecureIgnoreTlog bool       `yaml:"insecureIgnoreTlog" json:"insecureIgnoreTlog"`
 	Rekor              Rekor      `yaml:"rekor" json:"rekor"`
 	Checkpoints        Path       `yaml:"checkpoints" json:"checkpoints"` // empty: the cache directory
+}
+
+// Signing says how buildguard signs what it writes (its statements, build
+// results and the signature of a published image). It is not part of
+// Trust, which says what buildguard accepts. The flags --signing-key and
+// --signing-config replace the fields.
+type Signing struct {
+	// Key is a cosign private key file (password in $COSIGN_PASSWORD) or
+	// an unencrypted PKCS#8 PEM; empty: nothing is signed.
+	Key Path `yaml:"key" json:"key"`
+	// Config is a Sigstore signing config (cosign's format, media type
+	// application/vnd.dev.sigstore.signingconfig.v0.2+json): every
+	// signature is logged in the Rekor it names. Empty: signatures carry
+	// no transparency-log entry.
+	Config Path `yaml:"config" json:"config"`
 }
 
 // Identity is a keyless signer identity: a certificate issuer and subject,
@@ -425,4 +441,6 @@ func (c *Config) resolve(dir string) {
 		c.Trust.Keys[i] = ResolvePath(k.Text, dir)
 	}
 	c.Trust.Checkpoints = ResolvePath(c.Trust.Checkpoints.Text, dir)
+	c.Signing.Key = ResolvePath(c.Signing.Key.Text, dir)
+	c.Signing.Config = ResolvePath(c.Signing.Config.Text, dir)
 }

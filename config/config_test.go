@@ -154,7 +154,8 @@ func TestResolveRelativeToFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(sub, "buildguard.yaml")
-	data := doc(head, "source: ../src", "trust:", "  trustedRoot: root.json", "  keys: [keys/a.pub, /abs/b.pub]", "  checkpoints: state")
+	data := doc(head, "source: ../src", "trust:", "  trustedRoot: root.json", "  keys: [keys/a.pub, /abs/b.pub]", "  checkpoints: state",
+		"signing:", "  key: keys/signing.key", "  config: signing_config.json")
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +170,8 @@ func TestResolveRelativeToFile(t *testing.T) {
 		{c.Trust.Keys[0], "keys/a.pub", filepath.Join(sub, "keys/a.pub")},
 		{c.Trust.Keys[1], "/abs/b.pub", "/abs/b.pub"},
 		{c.Trust.Checkpoints, "state", filepath.Join(sub, "state")},
+		{c.Signing.Key, "keys/signing.key", filepath.Join(sub, "keys/signing.key")},
+		{c.Signing.Config, "signing_config.json", filepath.Join(sub, "signing_config.json")},
 	} {
 		if tc.got.Text != tc.text || tc.got.Resolved != tc.want || tc.got.String() != tc.want {
 			t.Errorf("path = %+v, want text %q resolved %q", tc.got, tc.text, tc.want)
@@ -246,7 +249,8 @@ func TestLineAndImages(t *testing.T) {
 		"reproduce.diverse[0].image":        16,
 		"trust.keys[0]":                     22,
 		"trust.identities[0].subjectRegExp": 24,
-		"policy.rules[0].expr":              35,
+		"policy.rules[0].expr":              38,
+		"signing.config":                    30,
 		"publish.image":                     19,
 		"reproduce.diverse[1].image":        0,
 		"nonsense":                          0,

@@ -69,6 +69,8 @@ func (c *Config) validate(col *collector, bad map[string]bool) {
 	}
 	v.publish(c)
 	v.trust(&c.Trust)
+	v.path("signing.key", c.Signing.Key)
+	v.path("signing.config", c.Signing.Config)
 	v.policy(&c.Policy)
 	v.limits(&c.Limits)
 }

@@ -33,13 +33,18 @@ import (
 // distribution registry (Debian's docker-registry, which has no referrers
 // API, so attachments go through the sha256-<hex> tag fallback). Each
 // script has a registry of its own, so that its storage directory shows
-// exactly what that script pushed.
+// exactly what that script pushed. The real cosign v3 CLI is on PATH, and
+// a real Rekor v2 log on loopback is shared by the scripts: $SIGSTORE holds
+// its trusted_root.json and signing_config.json (made by cosign) and a
+// cosign key pair (cosign.key, cosign.pub, no password).
 func TestPublishScripts(t *testing.T) {
 	harness.Require(t, "docker-registry")
-	for _, tool := range []string{"crun", "busybox"} {
+	for _, tool := range []string{"crun", "busybox", "posix"} {
 		harness.Require(t, tool)
 	}
+	cosignPath := cosignBin(t)
 	harness.RequireRoot(t, "buildguard build needs root for crun")
+	sigstore := sigstoreSetUp(t, cosignPath)
 	testscript.Run(t, testscript.Params{
 		Dir: "publish_scripts",
 		Setup: func(env *testscript.Env) error {
@@ -47,13 +52,18 @@ func TestPublishScripts(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			buildguardEnv(env, reg.Addr)
+			buildguardEnv(env, reg.Addr, filepath.Dir(cosignPath))
 			env.Setenv("REGISTRY_STORAGE", reg.StorageDir)
 			examples, err := filepath.Abs(filepath.Join("..", "examples"))
 			if err != nil {
 				return err
 			}
 			env.Setenv("EXAMPLES", examples)
+			env.Setenv("SIGSTORE", sigstore)
+			// cosign: no password on the key, no TUF or cache outside $WORK.
+			env.Setenv("COSIGN_PASSWORD", "")
+			env.Setenv("TUF_ROOT", filepath.Join(env.WorkDir, ".sigstore"))
+			env.Setenv("SIGSTORE_NO_CACHE", "true")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

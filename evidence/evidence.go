@@ -54,7 +54,39 @@ type Report struct {
 	Runs         []Run        `json:"runs,omitempty"`
 	Mismatches   []Mismatch   `json:"mismatches,omitempty"`
 	SBOM         *SBOMSummary `json:"sbom,omitempty"`
-	Published    *Published   `json:"published,omitempty"`
+	// Signing says how what buildguard wrote was signed; nil when
+	// nothing was (no signing key).
+	Signing   *Signing   `json:"signing,omitempty"`
+	Published *Published `json:"published,omitempty"`
+}
+
+// The values of Signing.Tlog.
+const (
+	TlogNone  = "none"
+	TlogRekor = "rekor"
+)
+
+// Signing says how buildguard signed its statements, build results and
+// the published image's signature. It holds no log index: each run logs
+// new entries, and the report stays byte-identical; the bundles carry the
+// entries and their inclusion proofs.
+type Signing struct {
+	// KeyID is "sha256:" and the hex SHA-256 of the public key (PKIX DER).
+	KeyID string `json:"keyID"`
+	// Logged is true when every signature is logged in Logs; false when
+	// the bundles carry no transparency-log entry (no signing config),
+	// and a verifier must be told to ignore the log.
+	Logged bool `json:"logged"`
+	// Tlog is TlogRekor or TlogNone.
+	Tlog string `json:"tlog"`
+	// Logs are the Rekor logs each signature was logged in.
+	Logs []SigningLog `json:"logs,omitempty"`
+}
+
+// SigningLog is a Rekor log that signatures were logged in.
+type SigningLog struct {
+	URL        string `json:"url"`
+	APIVersion uint32 `json:"apiVersion"`
 }
 
 // Dependency is one dependency the prefetch stage fetched (or tried to).

@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,12 +91,11 @@ func (g *run) attest(ctx context.Context) error {
 	}
 	files := map[string][]byte{attest.ProvenanceFile: st.provenance, attest.VSAFile: st.vsa}
 	if s := g.opts.Signer; s != nil {
-		if st.provenanceBundle, err = attest.Sign(ctx, s, st.provenance); err != nil {
-			return fmt.Errorf("%s: %w", attest.ProvenanceFile, err)
+		bundles, err := attest.SignAll(ctx, s, st.provenance, st.vsa)
+		if se := (*attest.SignAllError)(nil); errors.As(err, &se) {
+			return fmt.Errorf("%s: %w", []string{attest.ProvenanceFile, attest.VSAFile}[se.Index], se.Err)
 		}
-		if st.vsaBundle, err = attest.Sign(ctx, s, st.vsa); err != nil {
-			return fmt.Errorf("%s: %w", attest.VSAFile, err)
-		}
+		st.provenanceBundle, st.vsaBundle = bundles[0], bundles[1]
 		files[attest.ProvenanceBundleFile], files[attest.VSABundleFile] = st.provenanceBundle, st.vsaBundle
 	}
 	if err := os.MkdirAll(g.opts.Out, 0o755); err != nil {

@@ -54,7 +54,11 @@ type Options struct {
 	// does; tests may stand in). Nil leaves the report without one.
 	Describe Describer
 	// Signer, when set, signs provenance.json and vsa.json into Sigstore
-	// bundles beside them.
+	// bundles beside them, and everything else buildguard signs (the
+	// build result, the published image and its statements); with logs
+	// (attest.Signer.WithLogs) every signature is logged in them, and a
+	// signature that cannot be logged is an error: nothing unlogged is
+	// written in its place, and nothing is published.
 	Signer *attest.Signer
 	// NoPublish keeps the output from being pushed even on pass.
 	NoPublish bool
@@ -105,6 +109,24 @@ const (
 // verification, so that no build ran in it.
 const NotBuiltNote = "nothing was built: an image failed verification (or lacks the required provenance), and an untrusted image is never run"
 
+// UnloggedNote is the report's note when signatures are made without a
+// signing config.
+const UnloggedNote = "signatures carry no transparency-log entry (no signing config): consumers must verify them with --insecure-ignore-tlog; --signing-config (or signing.config) logs them in a Rekor"
+
+// signingRecord is the report's record of how s signs; nil without a
+// signer.
+func signingRecord(s *attest.Signer) *evidence.Signing {
+	if s == nil {
+		return nil
+	}
+	r := &evidence.Signing{KeyID: s.KeyID(), Tlog: evidence.TlogNone}
+	for _, l := range s.Logs() {
+		r.Logged, r.Tlog = true, evidence.TlogRekor
+		r.Logs = append(r.Logs, evidence.SigningLog{URL: l.URL, APIVersion: l.APIVersion})
+	}
+	return r
+}
+
 // Result is what a guarded build found.
 type Result struct {
 	Report  *evidence.Report
@@ -130,6 +152,10 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	g := &run{opts: opts, cfg: cfg, pol: pol, report: evidence.New(), timings: &evidence.Timings{}}
 	g.report.Source = &evidence.Source{Path: cfg.Source.Text}
+	g.report.Signing = signingRecord(opts.Signer)
+	if g.report.Signing != nil && !g.report.Signing.Logged {
+		g.report.Notes = append(g.report.Notes, UnloggedNote)
+	}
 	for _, im := range cfg.Images() {
 		ref, perr := pin.ParseRef(im.Ref)
 		g.report.Images = append(g.report.Images, evidence.Image{Role: string(im.Role), Ref: im.Ref, Digest: ref.Digest, Pinned: perr == nil && ref.Pinned()})

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -135,19 +136,17 @@ func (g *run) aboutImage(ctx context.Context, subject v1.Descriptor) ([]publish.
 		if err != nil {
 			return nil, err
 		}
-		for _, x := range []struct {
-			file, predicate string
-			data            []byte
-		}{
-			{attest.ImageSignatureBundleFile, attest.CosignSignPredicateType, sig},
-			{attest.ImageProvenanceBundleFile, attest.ProvenancePredicateType, prov},
-			{attest.ImageVSABundleFile, attest.VSAPredicateType, vsa},
-		} {
-			b, err := attest.Sign(ctx, s, x.data)
-			if err != nil {
-				return nil, fmt.Errorf("signing %s: %w", x.file, err)
-			}
-			out = append(out, bundleAttachment(x.file, x.predicate, b))
+		signed := []struct{ file, predicate string }{
+			{attest.ImageSignatureBundleFile, attest.CosignSignPredicateType},
+			{attest.ImageProvenanceBundleFile, attest.ProvenancePredicateType},
+			{attest.ImageVSABundleFile, attest.VSAPredicateType},
+		}
+		bundles, err := attest.SignAll(ctx, s, sig, prov, vsa)
+		if se := (*attest.SignAllError)(nil); errors.As(err, &se) {
+			return nil, fmt.Errorf("signing %s: %w", signed[se.Index].file, se.Err)
+		}
+		for i, x := range signed {
+			out = append(out, bundleAttachment(x.file, x.predicate, bundles[i]))
 		}
 	}
 	for _, a := range out {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -270,4 +271,77 @@ func mustRef(t *testing.T, s string) name.Reference {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestUnloggedSignatureFailsClosed: with a signing config whose Rekor is
+// down, a passing build ends in "error" naming the log, the registry sees
+// no write, and no bundle is written (never an unlogged one in place of a
+// logged one); report.json records where signatures were to be logged,
+// and without a config that they are not logged. The build result of
+// --attest-only fails the same way.
+func TestUnloggedSignatureFailsClosed(t *testing.T) {
+	reg := startCountingRegistry(t)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := attest.NewSigner(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged, err := signer.WithLogs(&attest.SigningConfig{Logs: []attest.Log{{URL: down.URL, APIVersion: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := decided(t, reg.host+"/app:v1", evidence.Pass, logged)
+	g.report.Signing = signingRecord(logged)
+	err = g.finish(t.Context(), nil)
+	var le *attest.LogError
+	if !errors.As(err, &le) || le.Log.URL != down.URL {
+		t.Fatalf("got %v, want a LogError naming %s", err, down.URL)
+	}
+	if g.report.Decision != evidence.Error || len(g.report.Errors) != 1 || !strings.Contains(g.report.Errors[0], "logging the signature in the Rekor v2 log "+down.URL) {
+		t.Errorf("decision %s, errors %q", g.report.Decision, g.report.Errors)
+	}
+	if n := reg.writes.Load(); n != 0 || g.report.Published != nil {
+		t.Errorf("the registry saw %d writes; published %+v", n, g.report.Published)
+	}
+	for _, f := range []string{attest.ProvenanceBundleFile, attest.VSABundleFile, attest.ImageSignatureBundleFile} {
+		if _, err := os.Stat(filepath.Join(g.opts.Out, f)); err == nil {
+			t.Errorf("%s was written", f)
+		}
+	}
+	rep, err := g.report.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"signing": {
+    "keyID": "` + signer.KeyID() + `",
+    "logged": true,
+    "tlog": "rekor",
+    "logs": [
+      {
+        "url": "` + down.URL + `",
+        "apiVersion": 2
+      }
+    ]
+  }`
+	if !strings.Contains(string(rep), want) {
+		t.Errorf("report.json lacks\n%s\n%s", want, rep)
+	}
+	// The build result of --attest-only fails the same way, and no
+	// bundle of it is left.
+	g = decided(t, reg.host+"/app:v1", evidence.Pass, logged)
+	g.opts.AttestOnly = true
+	if err := g.buildResult(t.Context()); !errors.As(err, &le) {
+		t.Errorf("build result: got %v, want a LogError", err)
+	}
+	if _, err := os.Stat(filepath.Join(g.opts.Out, attest.BuildResultBundleFile)); err == nil {
+		t.Errorf("%s was written", attest.BuildResultBundleFile)
+	}
+	if r := signingRecord(signer); r.Logged || r.Tlog != evidence.TlogNone || r.Logs != nil {
+		t.Errorf("without a signing config: %+v", r)
+	}
 }

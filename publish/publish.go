@@ -180,9 +180,9 @@ func Subject(ctx context.Context, o Options) (v1.Descriptor, error) {
 	return res.subject, nil
 }
 
-// publish makes the output's manifest and, when push is set, pushes it and
-// its attachments.
-func publish(ctx context.Context, o Options, push bool) (*Result, error) {
+// publish makes the output's manifest and, when doPush is set, pushes it
+// and its attachments.
+func publish(ctx context.Context, o Options, doPush bool) (*Result, error) {
 	if o.Manifest == nil || o.Dir == "" {
 		return nil, errors.New("publishing: no output")
 	}
@@ -196,49 +196,52 @@ func publish(ctx context.Context, o Options, push bool) (*Result, error) {
 	if o.Base == "" && !reflect.DeepEqual(o.Config, ImageConfig{}) {
 		return nil, errors.New("publishing: an image config needs a base (without one the output is an OCI artifact)")
 	}
+	// The output is made, then About (which may sign, and fail), and only
+	// then is anything pushed: a failure before the push leaves the
+	// registry as it was.
+	var push func() error
 	if o.Base != "" {
 		img, err := onBase(o, created, ropts)
 		if err != nil {
 			return nil, err
 		}
-		if push {
-			if err := remote.Write(tag, img, ropts...); err != nil {
-				return nil, fmt.Errorf("pushing %s: %w", tag, err)
-			}
-		}
-		d, err := partialDescriptor(img)
-		if err != nil {
+		if subject, err = partialDescriptor(img); err != nil {
 			return nil, err
 		}
-		subject = d
+		push = func() error {
+			if err := remote.Write(tag, img, ropts...); err != nil {
+				return fmt.Errorf("pushing %s: %w", tag, err)
+			}
+			return nil
+		}
 	} else {
 		layer, err := Layer(o.Dir, o.Manifest, "", o.SourceDateEpoch, types.OCILayer)
 		if err != nil {
 			return nil, err
 		}
-		a := Attachment{Name: "output.tar.gz", ArtifactType: OutputArtifactType, Annotations: o.Annotations}
-		if push {
-			subject, err = putArtifact(tag.Context(), &tag, a, layer, nil, created, ropts)
-		} else {
-			_, subject, err = artifactManifest(a, emptyConfigLayer(), layer, nil, created)
-		}
+		art, err := makeArtifact(Attachment{Name: "output.tar.gz", ArtifactType: OutputArtifactType, Annotations: o.Annotations}, layer, nil, created)
 		if err != nil {
 			return nil, err
 		}
+		subject = art.desc
+		push = func() error { return art.put(tag.Context(), &tag, ropts) }
 	}
 	subject.ArtifactType = ""
-	res := &Result{Image: o.Image, Digest: subject.Digest.String(), subject: subject}
-	if !push {
-		return res, nil
+	if !doPush {
+		return &Result{Image: o.Image, Digest: subject.Digest.String(), subject: subject}, nil
 	}
 	atts := o.Attachments
 	if o.About != nil {
 		more, err := o.About(subject)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		atts = append(append([]Attachment(nil), atts...), more...)
 	}
+	if err := push(); err != nil {
+		return nil, err
+	}
+	res := &Result{Image: o.Image, Digest: subject.Digest.String()}
 	for _, a := range atts {
 		d, err := putArtifact(tag.Context(), nil, a, static.NewLayer(a.Data, types.MediaType(a.MediaType)), &subject, created, ropts)
 		if err != nil {
@@ -362,21 +365,39 @@ type rawManifest []byte
 func (m rawManifest) RawManifest() ([]byte, error)        { return m, nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
-// emptyConfigLayer is the OCI empty descriptor's blob, an artifact's config.
-func emptyConfigLayer() v1.Layer { return static.NewLayer(emptyConfig, types.OCIEmptyJSON) }
+// putArtifact pushes one blob and an artifact manifest naming it into
+// repo, by tag when tag is set, else by digest.
+func putArtifact(repo name.Repository, tag *name.Tag, a Attachment, blob v1.Layer, subject *v1.Descriptor, created time.Time, ropts []remote.Option) (v1.Descriptor, error) {
+	art, err := makeArtifact(a, blob, subject, created)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	if err := art.put(repo, tag, ropts); err != nil {
+		return v1.Descriptor{}, err
+	}
+	return art.desc, nil
+}
 
-// artifactManifest is the artifact manifest naming the config and the
-// blob, and its descriptor.
-func artifactManifest(a Attachment, cfg, blob v1.Layer, subject *v1.Descriptor, created time.Time) ([]byte, v1.Descriptor, error) {
+// madeArtifact is an artifact manifest and its blobs, not yet pushed.
+type madeArtifact struct {
+	title string
+	blobs []v1.Layer
+	raw   []byte
+	desc  v1.Descriptor
+}
+
+// makeArtifact makes the artifact manifest of one blob.
+func makeArtifact(a Attachment, blob v1.Layer, subject *v1.Descriptor, created time.Time) (*madeArtifact, error) {
 	ann := map[string]string{AnnotationCreated: created.Format(time.RFC3339)}
 	for k, v := range a.Annotations {
 		ann[k] = v
 	}
+	cfg := static.NewLayer(emptyConfig, types.OCIEmptyJSON)
 	var descs []v1.Descriptor
 	for _, l := range []v1.Layer{cfg, blob} {
 		d, err := layerDescriptor(l)
 		if err != nil {
-			return nil, v1.Descriptor{}, err
+			return nil, err
 		}
 		descs = append(descs, d)
 	}
@@ -387,36 +408,32 @@ func artifactManifest(a Attachment, cfg, blob v1.Layer, subject *v1.Descriptor, 
 		Annotations: ann,
 	})
 	if err != nil {
-		return nil, v1.Descriptor{}, err
+		return nil, err
 	}
 	h, sz, err := v1.SHA256(bytesReader(raw))
 	if err != nil {
-		return nil, v1.Descriptor{}, err
+		return nil, err
 	}
-	return raw, v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: sz, ArtifactType: a.ArtifactType}, nil
+	return &madeArtifact{title: a.Name, blobs: []v1.Layer{cfg, blob}, raw: raw,
+		desc: v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h, Size: sz, ArtifactType: a.ArtifactType}}, nil
 }
 
-// putArtifact pushes one blob and an artifact manifest naming it into
-// repo, by tag when tag is set, else by digest.
-func putArtifact(repo name.Repository, tag *name.Tag, a Attachment, blob v1.Layer, subject *v1.Descriptor, created time.Time, ropts []remote.Option) (v1.Descriptor, error) {
-	cfg := emptyConfigLayer()
-	for _, l := range []v1.Layer{cfg, blob} {
+// put pushes the blobs and then the manifest into repo, by tag when tag
+// is set, else by digest.
+func (m *madeArtifact) put(repo name.Repository, tag *name.Tag, ropts []remote.Option) error {
+	for _, l := range m.blobs {
 		if err := remote.WriteLayer(repo, l, ropts...); err != nil {
-			return v1.Descriptor{}, fmt.Errorf("pushing a blob of %s to %s: %w", a.Name, repo, err)
+			return fmt.Errorf("pushing a blob of %s to %s: %w", m.title, repo, err)
 		}
 	}
-	raw, desc, err := artifactManifest(a, cfg, blob, subject, created)
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	var target name.Reference = repo.Digest(desc.Digest.String())
+	var target name.Reference = repo.Digest(m.desc.Digest.String())
 	if tag != nil {
 		target = *tag
 	}
-	if err := remote.Put(target, rawManifest(raw), ropts...); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("pushing the manifest of %s to %s: %w", a.Name, repo, err)
+	if err := remote.Put(target, rawManifest(m.raw), ropts...); err != nil {
+		return fmt.Errorf("pushing the manifest of %s to %s: %w", m.title, repo, err)
 	}
-	return desc, nil
+	return nil
 }
 
 func layerDescriptor(l v1.Layer) (v1.Descriptor, error) {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -433,6 +434,44 @@ func TestSubjectIsWhatPublishPushes(t *testing.T) {
 		}
 		if d.Digest.String() != res.Digest {
 			t.Errorf("%s: Subject says %s, Publish pushed %s", o.Image, d.Digest, res.Digest)
+		}
+	}
+}
+
+// TestPublishAboutFailsPushesNothing: About (which signs, and may fail,
+// e.g. when the transparency log is down) is called with the digest that
+// is then pushed, and before anything is pushed: when it fails, the
+// registry has no output, by tag or by digest, on a base or as an
+// artifact.
+func TestPublishAboutFailsPushesNothing(t *testing.T) {
+	host := startRegistry(t, true)
+	baseDigest, err := testimage.PushFiles(t.Context(), host+"/base:1", map[string]string{"etc/os-release": "ID=test\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, m := output(t)
+	for i, base := range []string{"", host + "/base@" + baseDigest} {
+		var seen v1.Descriptor
+		refused := errors.New("logging the signature: log down")
+		img := fmt.Sprintf("%s/app%d", host, i)
+		opts := publish.Options{Image: img + ":v1", Base: base, Dir: dir, Manifest: m, SourceDateEpoch: epoch,
+			About: func(d v1.Descriptor) ([]publish.Attachment, error) { seen = d; return nil, refused }}
+		if res, err := publish.Publish(t.Context(), opts); !errors.Is(err, refused) || res != nil {
+			t.Fatalf("base %q: got %v, %+v", base, err, res)
+		}
+		if _, err := remote.Head(mustRef(t, img+":v1")); err == nil {
+			t.Fatalf("base %q: the tag was pushed although About failed", base)
+		}
+		if _, err := remote.Head(mustDigest(t, img+"@"+seen.Digest.String())); err == nil {
+			t.Fatalf("base %q: the output was pushed by digest although About failed", base)
+		}
+		opts.About = func(d v1.Descriptor) ([]publish.Attachment, error) { seen = d; return nil, nil }
+		res, err := publish.Publish(t.Context(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Digest != seen.Digest.String() {
+			t.Errorf("base %q: About saw %s, %s was pushed", base, seen.Digest, res.Digest)
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/pflag"
 
-	"github.com/buildguard/buildguard/attest"
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/evidence"
@@ -38,16 +37,18 @@ type BuildOptions struct {
 	Jobs      int
 	NoPublish bool
 	// AttestOnly never pushes and writes build-result.json (signed with
-	// SigningKey) for buildguard compare.
+	// --signing-key) for buildguard compare.
 	AttestOnly bool
 	// Rebuilders gate the publish on independent rebuilders' signed
 	// build results (compare.go).
 	Rebuilders RebuildersOptions
-	// SigningKey is a cosign key file (password in $COSIGN_PASSWORD) or an
-	// unencrypted PKCS#8 PEM; set, provenance.json and vsa.json are signed.
-	SigningKey string
-	JSON       bool
-	Quiet      bool
+	// Signing are --signing-key and --signing-config: with a key,
+	// provenance.json and vsa.json are signed (and the build result, the
+	// published image and its statements); with a signing config, every
+	// signature is logged in its Rekor.
+	Signing SigningOptions
+	JSON    bool
+	Quiet   bool
 	// Trust holds the trust flags; set ones replace buildguard.yaml's trust
 	// section field by field (and --builder-id, --source-uri the policy's).
 	Trust TrustOptions
@@ -124,6 +125,20 @@ vsa.json (SLSA VSA v1, the decision), byte-identical for the same inputs,
 written whatever the decision. With --signing-key they are signed as
 Sigstore bundles beside them (provenance.sigstore.json, vsa.sigstore.json).
 
+Signing: --signing-key (or signing.key) signs; the password of a cosign
+key is read from $COSIGN_PASSWORD. --signing-config FILE (or
+signing.config), a Sigstore signing config in cosign v3's format (as
+"cosign signing-config create" writes it), logs every signature buildguard
+makes in the Rekor log it names (API v2, or v1 when it names only v1):
+the bundles then carry the entry and its inclusion proof, and a consumer
+verifies them with the log required (--trusted-root holding the log's
+key, no --insecure-ignore-tlog). A log that is down or refuses an entry
+fails the build (exit 3) and nothing is published: never an unlogged
+signature in place of a logged one. Key signing only: a Fulcio CA or
+timestamp authority in the config is not used, and said so. Without a
+signing config the bundles carry no log entry; report.json says so
+("signing": {"logged": false, "tlog": "none"}).
+
 On pass only, with publish.image set and without --no-publish, the control
 run's output is pushed: as an image layered on the pinned base when base is
 set, else as an OCI artifact; the SBOMs, statements and bundles are attached
@@ -160,6 +175,9 @@ for the same recipe, as buildguard compare --expect checks it
   # for a machine: the report on standard output
   buildguard build --json > report.json
 
+  # publish with every signature logged in the Rekor the signing config names
+  COSIGN_PASSWORD=... buildguard build --signing-key cosign.key --signing-config signing_config.json
+
   # one independent rebuilder: build, push nothing, sign the build result
   COSIGN_PASSWORD=... buildguard build --attest-only --signing-key runner-a.key --out runner-a
 
@@ -176,7 +194,7 @@ for the same recipe, as buildguard compare --expect checks it
 			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision")
 			fs.BoolVar(&o.AttestOnly, "attest-only", false, "never push; write build-result.json (signed with --signing-key) for buildguard compare")
 			o.Rebuilders.AddFlags(fs)
-			fs.StringVar(&o.SigningKey, "signing-key", "", "sign the statements with the key `FILE` (cosign key, password in $COSIGN_PASSWORD, or PKCS#8 PEM)")
+			o.Signing.AddFlags(fs)
 			o.Trust.AddFlags(fs)
 			o.Limits.AddFlags(fs, BuildCommandLimits)
 			fs.BoolVar(&o.JSON, "json", false, "print report.json on standard output")
@@ -209,11 +227,9 @@ func runBuild(ctx context.Context, o *BuildOptions, io IO) error {
 	if err != nil {
 		return err
 	}
-	var signer *attest.Signer
-	if o.SigningKey != "" {
-		if signer, err = attest.LoadSigner(o.SigningKey, []byte(os.Getenv("COSIGN_PASSWORD"))); err != nil {
-			return exitcode.WithCode(exitcode.Usage, err)
-		}
+	signer, err := o.Signing.Signer(cfg.Signing, o.changed, func(msg string) { fmt.Fprintf(io.Err, "warning: %s\n", msg) })
+	if err != nil {
+		return err
 	}
 	opts := guard.Options{
 		Config: cfg, Out: o.Out, Verifier: verifier, Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs,

@@ -235,11 +235,15 @@ requires a verified SLSA verification summary (VSA v1) about the digest
 whose result is PASSED and whose resourceUri names the digest; a verified
 VSA that says FAILED refuses the image, with or without the flag.
 
-What buildguard build publishes with --signing-key verifies this way: the
-image's signature (as cosign v3 signs an image), its provenance and its VSA:
+What buildguard build publishes with --signing-key and --signing-config
+verifies this way, the log required: the image's signature (as cosign v3
+signs an image), its provenance and its VSA, each logged in the Rekor of
+the signing config, whose key the trusted root holds:
   buildguard verify --key signing.pub --trusted-root trusted_root.json \
     --builder-id https://github.com/buildguard/buildguard/builder/v1 \
     --require-vsa registry.example/app@sha256:...
+Signed without a signing config, the bundles carry no log entry, and only
+--insecure-ignore-tlog (instead of --trusted-root) accepts them.
 The line of a verified image names its recipe: the source and its tree
 digest, and the builder image's digest (see docs/trust.md).
 
