@@ -251,7 +251,8 @@ if [ "$boot" = gccgo ]; then
 fi
 echo "stage.sh: building $version with $("$boot/bin/go" version)"
 export GOROOT_BOOTSTRAP=$boot GOCACHE=$PWD/gocache GOPATH=$PWD/gopath CGO_ENABLED=0
-(cd "$goroot/src" && ./make.bash)
+# Module zips keep no file modes: make.bash is run by bash, not executed.
+(cd "$goroot/src" && bash make.bash)
 rm -rf "$goroot/pkg/obj"
 cp -a "$goroot" /out/go
 "/out/go/bin/go" version

@@ -29,7 +29,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path"
 	"path/filepath"
@@ -188,9 +187,9 @@ func run(ctx context.Context, bin, cache, out string) (err error) {
 		t := time.Now()
 		var layers []v1.Layer
 		var parts []string
-		deb := debTars[1]
+		deb, debian := debTars[1], ddc.BaseDebian
 		if s.Bootstrap == ddc.Gccgo {
-			deb = debTars[0]
+			deb, debian = debTars[0], ddc.GccgoDebian
 		}
 		l, err := testimage.FileLayer(deb)
 		if err != nil {
@@ -201,8 +200,7 @@ func run(ctx context.Context, bin, cache, out string) (err error) {
 			return err
 		}
 		layers = append(layers, l)
-		parts = append(parts, fmt.Sprintf("debian %s (mmdebstrap --variant=minbase --include=%s), layer %s",
-			ddc.GccgoDebian.Suite, strings.Join(map[bool][]ddc.Debian{true: {ddc.GccgoDebian}, false: {ddc.BaseDebian}}[s.Bootstrap == ddc.Gccgo][0].Packages, ","), ld))
+		parts = append(parts, fmt.Sprintf("debian %s (mmdebstrap %s), layer %s", debian.Suite, strings.Join(debian.Args("OUT.tar"), " "), ld))
 		env := []string{"PATH=" + ddc.DebianPath}
 		if goroot != "" {
 			tc := filepath.Join(c.cache, "stages", lastKey, "toolchain.tar")
@@ -346,7 +344,19 @@ func (c *chain) build(ctx context.Context, s ddc.Stage, img v1.Image, dir string
 	}
 	ev := filepath.Join(c.tmp, fmt.Sprintf("evidence-%d", s.Index))
 	if _, err := c.run.Run(ctx, src, 0, c.bin, "build", "--out", ev); err != nil {
-		return fmt.Errorf("stage %d (%s built by %s): %w; its evidence (logs/run-1.log, decision.md) is in %s", s.Index, s.Release.Version, s.Bootstrap, err, ev)
+		// Kept apart from the stages that passed, and out of the
+		// temporary directory, for the reader.
+		failed := filepath.Join(c.cache, "failed", fmt.Sprintf("stage-%d-%s", s.Index, s.Release.Version))
+		if rerr := os.RemoveAll(failed); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		if rerr := os.MkdirAll(filepath.Dir(failed), 0o755); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		if rerr := os.Rename(ev, failed); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return fmt.Errorf("stage %d (%s built by %s): %w; its evidence (logs/run-1.log, decision.md) is in %s", s.Index, s.Release.Version, s.Bootstrap, err, failed)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -561,8 +571,5 @@ func writeJSON(path string, v any) error {
 	}
 	return os.WriteFile(path, append(data, '\n'), 0o644) //nolint:gosec // evidence, world-readable
 }
-
-// exitCode is for a command that may exit non-zero.
-var _ = exec.ErrNotFound
 
 func say(msg string) { fmt.Printf("\n== %s\n", msg) }
