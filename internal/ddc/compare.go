@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,8 +22,8 @@ var CompareDirs = []string{"bin", "pkg/tool"}
 type File struct {
 	// Path is relative to the Go tree, with slashes.
 	Path string `json:"path"`
-	// Bootstrapped and Official are the file's sha256 in each tree; empty
-	// when the tree lacks it.
+	// Bootstrapped and Official are the file's sha256 in each tree;
+	// Bootstrapped is empty when the bootstrapped tree lacks it.
 	Bootstrapped string `json:"bootstrapped,omitempty"`
 	Official     string `json:"official,omitempty"`
 	// Identical is true when both trees hold it with the same bytes.
@@ -42,47 +43,52 @@ type Comparison struct {
 	Bootstrapped string `json:"bootstrapped"`
 	// Dirs are the parts compared.
 	Dirs []string `json:"dirs"`
-	// Identical is true when every file is identical and neither tree has
-	// a file the other lacks.
+	// Identical is true when every file of the official tree is in the
+	// bootstrapped one with the same bytes.
 	Identical bool `json:"identical"`
-	// Files lists every file of either tree, in path order.
+	// Files lists every file of the official tree, in path order.
 	Files []File `json:"files"`
+	// NotShipped are the files make.bash made that the distribution does
+	// not ship (cmd/distpack keeps only the tools a build runs), so they
+	// have nothing to be compared with.
+	NotShipped []string `json:"notShipped,omitempty"`
 	// Explanation is what `buildguard diff` says of the two trees when
 	// they differ.
 	Explanation string `json:"explanation,omitempty"`
 }
 
-// Compare compares the files of dirs (CompareDirs) in the Go trees
-// bootstrapped and official. A dir missing from a tree is an error: the
-// tree is not a Go toolchain.
-func Compare(bootstrapped, official string, dirs []string) ([]File, bool, error) {
+// Compare compares the files below dirs (CompareDirs) of the official Go
+// tree with the same files of the bootstrapped one: identical is true when
+// every official file is in the bootstrapped tree with the same bytes. A
+// make.bash installs more tools than a distribution ships (cmd/distpack
+// keeps only those a build runs), so the files only the bootstrapped tree
+// holds are returned apart, as extra, and do not count. A dir missing from
+// a tree is an error: the tree is not a Go toolchain.
+func Compare(bootstrapped, official string, dirs []string) (files []File, extra []string, identical bool, err error) {
 	a, err := hashTree(bootstrapped, dirs)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	b, err := hashTree(official, dirs)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	var paths []string
+	paths := slices.Sorted(maps.Keys(b))
 	for p := range a {
-		paths = append(paths, p)
-	}
-	for p := range b {
-		if _, ok := a[p]; !ok {
-			paths = append(paths, p)
+		if _, ok := b[p]; !ok {
+			extra = append(extra, p)
 		}
 	}
-	slices.Sort(paths)
-	files := make([]File, 0, len(paths))
-	same := len(paths) > 0
+	slices.Sort(extra)
+	files = make([]File, 0, len(paths))
+	identical = len(paths) > 0
 	for _, p := range paths {
 		f := File{Path: p, Bootstrapped: a[p], Official: b[p]}
-		f.Identical = f.Bootstrapped != "" && f.Bootstrapped == f.Official
-		same = same && f.Identical
+		f.Identical = f.Bootstrapped == f.Official
+		identical = identical && f.Identical
 		files = append(files, f)
 	}
-	return files, same, nil
+	return files, extra, identical, nil
 }
 
 // hashTree returns the sha256 of every regular file below dirs of root.

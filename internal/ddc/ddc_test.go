@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,13 +155,20 @@ func TestCompare(t *testing.T) {
 		write(root, "bin/go", "go")
 		write(root, "pkg/tool/linux_amd64/compile", "compile")
 	}
-	files, same, err := Compare(a, b, CompareDirs)
-	if err != nil || !same || len(files) != 2 {
-		t.Fatalf("identical trees: %v, same %t, %d files; want same, 2 files", err, same, len(files))
+	files, extra, same, err := Compare(a, b, CompareDirs)
+	if err != nil || !same || len(files) != 2 || len(extra) != 0 {
+		t.Fatalf("identical trees: %v, same %t, %d files, extra %v; want same, 2 files", err, same, len(files), extra)
+	}
+	// make.bash installs tools the distribution does not ship: reported
+	// apart, not a difference.
+	write(a, "pkg/tool/linux_amd64/nm", "nm")
+	files, extra, same, err = Compare(a, b, CompareDirs)
+	if err != nil || !same || len(files) != 2 || !slices.Equal(extra, []string{"pkg/tool/linux_amd64/nm"}) {
+		t.Fatalf("a tool only the bootstrapped tree has: %v, same %t, %d files, extra %v; want same, 2 files, nm extra", err, same, len(files), extra)
 	}
 	write(b, "pkg/tool/linux_amd64/link", "link")
 	write(a, "bin/go", "go with a payload")
-	files, same, err = Compare(a, b, CompareDirs)
+	files, _, same, err = Compare(a, b, CompareDirs)
 	if err != nil || same {
 		t.Fatalf("differing trees: %v, same %t", err, same)
 	}
@@ -177,7 +185,7 @@ func TestCompare(t *testing.T) {
 	if !got["pkg/tool/linux_amd64/compile"].Identical {
 		t.Error("compile is the same in both but reported different")
 	}
-	if _, _, err := Compare(a, t.TempDir(), CompareDirs); err == nil || !strings.Contains(err.Error(), "not a Go toolchain") {
+	if _, _, _, err := Compare(a, t.TempDir(), CompareDirs); err == nil || !strings.Contains(err.Error(), "not a Go toolchain") {
 		t.Errorf("a tree without bin/ compared: %v", err)
 	}
 }

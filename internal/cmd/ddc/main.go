@@ -377,19 +377,28 @@ func (c *chain) compare(ctx context.Context, rel ddc.Release, goroot, key string
 			return false, err
 		}
 	}
-	files, identical, err := ddc.Compare(goroot, official, ddc.CompareDirs)
+	files, extra, identical, err := ddc.Compare(goroot, official, ddc.CompareDirs)
 	if err != nil {
 		return false, err
 	}
 	cmp := ddc.Comparison{APIVersion: "buildguard/ddc/v1", Release: rel.Version,
 		Official:     fmt.Sprintf("%s (sha256 %s): %s", ddc.ModulePrefix(rel.Version), rel.SHA256, strings.Join(ddc.CompareDirs, ", ")),
 		Bootstrapped: fmt.Sprintf("the chain's stage %d (key %s)", len(ddc.Chain), key),
-		Dirs:         ddc.CompareDirs, Identical: identical, Files: files}
-	// buildguard diff explains two trees: the compared parts of each.
+		Dirs:         ddc.CompareDirs, Identical: identical, Files: files, NotShipped: extra}
+	// buildguard diff explains two trees: the files the distribution
+	// ships, from each.
 	a, b := filepath.Join(c.tmp, "compare", "bootstrapped"), filepath.Join(c.tmp, "compare", "official")
-	for _, p := range []struct{ from, to string }{{goroot, a}, {official, b}} {
-		for _, d := range ddc.CompareDirs {
-			if err := linkTree(filepath.Join(p.from, d), filepath.Join(p.to, d)); err != nil {
+	for _, f := range files {
+		for _, p := range []struct{ from, to string }{{goroot, a}, {official, b}} {
+			from := filepath.Join(p.from, filepath.FromSlash(f.Path))
+			if _, err := os.Stat(from); errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			to := filepath.Join(p.to, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+				return false, err
+			}
+			if err := os.Link(from, to); err != nil {
 				return false, err
 			}
 		}
@@ -412,7 +421,10 @@ func (c *chain) compare(ctx context.Context, rel ddc.Release, goroot, key string
 			n++
 		}
 	}
-	fmt.Printf("  %d of %d files identical\n", n, len(files))
+	fmt.Printf("  %d of the %d files the distribution ships identical\n", n, len(files))
+	if len(extra) > 0 {
+		fmt.Printf("  made by make.bash but not shipped (cmd/distpack keeps only the tools a build runs), not compared: %s\n", strings.Join(extra, ", "))
+	}
 	return identical, writeJSON(filepath.Join(c.out, "comparison.json"), cmp)
 }
 
@@ -467,8 +479,7 @@ func unzipFile(f *zip.File, to string) error {
 		return err
 	}
 	if _, err := io.Copy(w, io.LimitReader(r, 1<<30)); err != nil {
-		w.Close()
-		return err
+		return errors.Join(err, w.Close())
 	}
 	return w.Close()
 }
@@ -494,8 +505,7 @@ func fetchChecked(ctx context.Context, url, sum, path string) error {
 			return err
 		}
 		if _, err := io.Copy(f, io.LimitReader(resp.Body, 1<<30)); err != nil {
-			f.Close()
-			return fmt.Errorf("fetching %s: %w", url, err)
+			return fmt.Errorf("fetching %s: %w", url, errors.Join(err, f.Close()))
 		}
 		if err := f.Close(); err != nil {
 			return err
@@ -517,27 +527,6 @@ func fetchChecked(ctx context.Context, url, sum, path string) error {
 		return fmt.Errorf("%s (from %s) has sha256 %s, want %s: remove it and run again", path, url, got, sum)
 	}
 	return nil
-}
-
-// linkTree hard-links the regular files below from into to.
-func linkTree(from, to string) error {
-	return filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(from, p)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(to, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(dst, 0o755)
-		case d.Type().IsRegular():
-			return os.Link(p, dst)
-		}
-		return nil
-	})
 }
 
 // evidenceFiles are what chain evidence keeps of each stage's buildguard
