@@ -62,6 +62,15 @@ demo: build ## the guarded build of examples/hello with clean and compromised bu
 	@[ "$$(id -u)" != 0 ] || scripts/subids.sh root
 	$(GO) run ./internal/cmd/demo --buildguard $(BIN)
 
+DDC_OUT ?= ddc-evidence
+
+.PHONY: demo-ddc
+demo-ddc: build ## diverse double-compiling: Go bootstrapped from gccgo-12 in 4 guarded builds (cached), compared with the official go1.26.8, then the demo with it as the independent builder (as root; see docs/demo.md)
+	@[ "$$(id -u)" != 0 ] || scripts/subids.sh root
+	@# The demo runs whenever the chain was built; a comparison that differs still fails the target.
+	nice -n 19 $(GO) run ./internal/cmd/ddc --buildguard $(BIN) --out $(DDC_OUT); st=$$?; [ -e $(DDC_OUT)/go ] || exit $$st; \
+	$(GO) run ./internal/cmd/demo --buildguard $(BIN) --independent-goroot $(DDC_OUT)/go --independent-lineage $(DDC_OUT)/chain.json && exit $$st
+
 # The release (docs/release.md): RELEASE_FLAGS adds flags of
 # internal/cmd/release, such as --allow-dirty; RELEASE_SMALL is the small
 # main package that release-small builds on the same path.

@@ -3,7 +3,9 @@ package releasekit
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -25,15 +27,38 @@ type GoBuilders struct {
 	Clean v1.Image
 	// Independent has another busybox applet set and vendor marker and
 	// the same toolchain layer: its digest differs, its compiler does
-	// not, so it shows the diverse-builder mechanism only.
+	// not, so it shows the diverse-builder mechanism only. With
+	// BuilderOptions.IndependentGoRoot it holds that toolchain instead.
 	Independent v1.Image
+	// IndependentGoVersion is the independent builder's Go release.
+	IndependentGoVersion string
 
 	clean testimage.GoBuilder
+}
+
+// BuilderOptions change the independent builder.
+type BuilderOptions struct {
+	// IndependentGoRoot, when set, is the Go tree the independent builder
+	// holds instead of this machine's: a toolchain made another way, such
+	// as the one `make demo-ddc` bootstraps from gccgo. Then the
+	// independent builder is independent for real.
+	IndependentGoRoot string
+	// IndependentFiles are more files of the independent builder (path
+	// without a leading slash -> content), such as the record of how its
+	// toolchain was made.
+	IndependentFiles map[string]string
+	// IndependentLabels are more labels of the independent builder.
+	IndependentLabels map[string]string
 }
 
 // MakeGoBuilders makes the builder images, writing the toolchain layer
 // into dir. vendor prefixes the images' vendor labels.
 func MakeGoBuilders(dir, vendor string) (*GoBuilders, error) {
+	return MakeGoBuildersWith(dir, vendor, BuilderOptions{})
+}
+
+// MakeGoBuildersWith is MakeGoBuilders with opts.
+func MakeGoBuildersWith(dir, vendor string, opts BuilderOptions) (*GoBuilders, error) {
 	goroot, err := testimage.HostGoRoot()
 	if err != nil {
 		return nil, err
@@ -61,7 +86,21 @@ func MakeGoBuilders(dir, vendor string) (*GoBuilders, error) {
 	independent := testimage.GoBuilder{Toolchain: tc, Busybox: bb, Labels: labels("another vendor"),
 		Applets: []string{"sh", "ash", "cat", "ls", "env", "printf", "true", "false", "wc", "od"},
 		Files:   map[string]string{"etc/vendor": "another vendor\n"}}
-	b := &GoBuilders{GoVersion: tc.Version, GoRoot: goroot, Busybox: bbPath, clean: clean}
+	if opts.IndependentGoRoot != "" {
+		idir := filepath.Join(dir, "independent")
+		if err := os.MkdirAll(idir, 0o755); err != nil {
+			return nil, err
+		}
+		itc, err := testimage.NewToolchain(opts.IndependentGoRoot, idir)
+		if err != nil {
+			return nil, fmt.Errorf("the independent builder's toolchain: %w", err)
+		}
+		independent.Toolchain = itc
+		independent.Labels["org.opencontainers.image.title"] = itc.Version + " builder"
+	}
+	maps.Copy(independent.Files, opts.IndependentFiles)
+	maps.Copy(independent.Labels, opts.IndependentLabels)
+	b := &GoBuilders{GoVersion: tc.Version, GoRoot: goroot, Busybox: bbPath, clean: clean, IndependentGoVersion: independent.Toolchain.Version}
 	if b.Clean, err = clean.Image(); err != nil {
 		return nil, fmt.Errorf("clean builder image: %w", err)
 	}

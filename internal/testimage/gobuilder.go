@@ -139,7 +139,47 @@ var goTools = map[string]bool{"asm": true, "compile": true, "link": true, "cgo":
 // sources of cmd; of pkg/tool only asm, compile, link and cgo), to path as
 // an uncompressed tar of usr/local/go. The same toolchain gives the same
 // bytes.
-func WriteGoToolchain(goroot, path string) (err error) {
+func WriteGoToolchain(goroot, path string) error {
+	return writeGoTree(goroot, path, func(rel string, d fs.DirEntry) (bool, bool) {
+		switch {
+		case rel == ".":
+			return true, true
+		case d.IsDir() && (d.Name() == "testdata" || rel == "src/cmd" || rel == "pkg/obj"):
+			return false, false
+		case strings.HasSuffix(rel, "_test.go"):
+			return false, false
+		case strings.HasPrefix(rel, "pkg/tool/") && !d.IsDir():
+			return goTools[d.Name()], false
+		}
+		for _, top := range []string{"bin", "pkg", "src", "go.env", "VERSION"} {
+			if rel == top || strings.HasPrefix(rel, top+"/") {
+				return true, true
+			}
+		}
+		return false, false
+	})
+}
+
+// WriteGoRoot writes the whole Go tree at goroot (every tool and the
+// sources of cmd, which a make.bash bootstrapping from it may need), but
+// for tests, testdata and pkg/obj, to path as an uncompressed tar of
+// usr/local/go. The same tree gives the same bytes.
+func WriteGoRoot(goroot, path string) error {
+	return writeGoTree(goroot, path, func(rel string, d fs.DirEntry) (bool, bool) {
+		switch {
+		case d.IsDir() && (d.Name() == "testdata" || rel == "pkg/obj"):
+			return false, false
+		case strings.HasSuffix(rel, "_test.go"):
+			return false, false
+		}
+		return true, true
+	})
+}
+
+// writeGoTree writes what keep keeps of goroot (keep says whether to write
+// an entry, and whether to descend into it) to path as an uncompressed tar
+// of usr/local/go, owned by 0:0 with ModTime.
+func writeGoTree(goroot, path string, keep func(rel string, d fs.DirEntry) (bool, bool)) (err error) {
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("a Go toolchain layer is made on linux only, not %s", runtime.GOOS)
 	}
@@ -157,24 +197,6 @@ func WriteGoToolchain(goroot, path string) (err error) {
 		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: ModTime, Format: tar.FormatPAX}); err != nil {
 			return err
 		}
-	}
-	keep := func(rel string, d fs.DirEntry) (bool, bool) { // keep it, descend into it
-		switch {
-		case rel == ".":
-			return true, true
-		case d.IsDir() && (d.Name() == "testdata" || rel == "src/cmd" || rel == "pkg/obj"):
-			return false, false
-		case strings.HasSuffix(rel, "_test.go"):
-			return false, false
-		case strings.HasPrefix(rel, "pkg/tool/") && !d.IsDir():
-			return goTools[d.Name()], false
-		}
-		for _, top := range []string{"bin", "pkg", "src", "go.env", "VERSION"} {
-			if rel == top || strings.HasPrefix(rel, top+"/") {
-				return true, true
-			}
-		}
-		return false, false
 	}
 	prefix := strings.TrimPrefix(GoRoot, "/") + "/"
 	// Through os.Root, so that nothing outside goroot is read.

@@ -255,3 +255,53 @@ echo "real go $*"
 		t.Errorf("a failing go build: exit %d, want 7 passed on", code)
 	}
 }
+
+// WriteGoRoot keeps what a make.bash bootstrapping from the tree may need
+// (every tool, the sources of cmd, lib, misc) and drops tests, testdata and
+// pkg/obj; the same tree gives the same bytes.
+func TestWriteGoRoot(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("toolchain layers are made on linux")
+	}
+	goroot := fakeGoRoot(t)
+	if err := os.MkdirAll(filepath.Join(goroot, "pkg", "obj", "go-build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(goroot, "pkg", "obj", "go-build", "x"), []byte("cache"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var digests []v1.Hash
+	for _, name := range []string{"a.tar", "b.tar"} {
+		p := filepath.Join(dir, name)
+		if err := WriteGoRoot(goroot, p); err != nil {
+			t.Fatal(err)
+		}
+		l, err := FileLayer(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := l.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, d)
+		names, _ := layerFiles(t, l)
+		for _, want := range []string{"usr/local/go/bin/go", "usr/local/go/pkg/tool/linux_amd64/vet", "usr/local/go/pkg/tool/linux_amd64/preprofil",
+			"usr/local/go/src/cmd/go/main.go", "usr/local/go/lib/time/zoneinfo.zip", "usr/local/go/misc/wasm/wasm_exec.js", "usr/local/go/VERSION"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("Go tree layer lacks %s", want)
+			}
+		}
+		for _, n := range names {
+			for _, bad := range []string{"_test.go", "testdata", "pkg/obj"} {
+				if strings.Contains(n, bad) {
+					t.Errorf("Go tree layer holds %s", n)
+				}
+			}
+		}
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("the same tree gave layers %s and %s", digests[0], digests[1])
+	}
+}

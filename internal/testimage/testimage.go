@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"sort"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -92,4 +94,17 @@ func PushFiles(ctx context.Context, ref string, files map[string]string, opts ..
 		return "", err
 	}
 	return Push(ctx, ref, img, opts...)
+}
+
+// Image is layers on an empty linux image for this machine's architecture,
+// with env and labels (nil: none) as its config's: a builder image made of
+// layers written elsewhere, such as a Debian root file system and a Go
+// toolchain.
+func Image(env []string, labels map[string]string, layers ...v1.Layer) (v1.Image, error) {
+	return linuxImage(func(c *v1.Config) {
+		c.Env = slices.Clone(env)
+		if len(labels) > 0 {
+			c.Labels = maps.Clone(labels)
+		}
+	}, layers...)
 }

@@ -18,6 +18,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,13 +45,29 @@ const (
 	baseRepo        = "demo/static:1"
 )
 
+// The independent builder's toolchain, when not this machine's (flags).
+var independentGoRoot, independentLineage string
+
+// lineagePath is where the independent builder holds --independent-lineage,
+// and lineageLabel the label that carries its sha256.
+const (
+	lineagePath  = "etc/buildguard-ddc/chain.json"
+	lineageLabel = "org.buildguard.ddc.chain.sha256"
+)
+
 // payload is what the compromised builder appends to every binary.
 const payload = "\n#buildguard-demo-payload: a crypto-miner would start here\n"
 
 func main() {
 	bin := flag.String("buildguard", "bin/buildguard", "the buildguard binary to run")
 	example := flag.String("example", "examples/hello", "the example directory")
+	flag.StringVar(&independentGoRoot, "independent-goroot", "", "the Go tree the independent builder holds instead of this machine's (make demo-ddc: the toolchain bootstrapped from gccgo)")
+	flag.StringVar(&independentLineage, "independent-lineage", "", "a record of how that tree was made (make demo-ddc: the chain's chain.json), put in the independent builder at "+lineagePath)
 	flag.Parse()
+	if independentLineage != "" && independentGoRoot == "" {
+		fmt.Fprintln(os.Stderr, "demo: --independent-lineage describes --independent-goroot: give both")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, *bin, *example)
 	interrupted := ctx.Err() != nil
@@ -230,7 +248,20 @@ type images struct{ clean, independent, compromised, base v1.Image }
 // makeImages makes the builder images from the host's Go toolchain and
 // static busybox, and the base image.
 func makeImages(dir string) (*images, error) {
-	b, err := releasekit.MakeGoBuilders(dir, "buildguard demo")
+	var opts releasekit.BuilderOptions
+	if independentGoRoot != "" {
+		opts.IndependentGoRoot = independentGoRoot
+		if independentLineage != "" {
+			data, err := os.ReadFile(independentLineage)
+			if err != nil {
+				return nil, err
+			}
+			sum := sha256.Sum256(data)
+			opts.IndependentFiles = map[string]string{lineagePath: string(data)}
+			opts.IndependentLabels = map[string]string{lineageLabel: hex.EncodeToString(sum[:])}
+		}
+	}
+	b, err := releasekit.MakeGoBuildersWith(dir, "buildguard demo", opts)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +271,14 @@ func makeImages(dir string) (*images, error) {
 		return nil, err
 	}
 	fmt.Printf("  clean        busybox and %s, as the usual vendor ships it\n", b.GoVersion)
-	fmt.Printf("  independent  another applet set and vendor marker, the same %s: it shows the mechanism only\n", b.GoVersion)
+	if independentGoRoot != "" {
+		fmt.Printf("  independent  another applet set and vendor marker, and %s from %s: a toolchain made another way\n", b.IndependentGoVersion, independentGoRoot)
+		if independentLineage != "" {
+			fmt.Printf("               its lineage (%s) at /%s, its sha256 in the label %s\n", independentLineage, lineagePath, lineageLabel)
+		}
+	} else {
+		fmt.Printf("  independent  another applet set and vendor marker, the same %s: it shows the mechanism only\n", b.GoVersion)
+	}
 	fmt.Printf("  compromised  the clean image plus a layer whose go runs the real go, then appends a payload to the binary\n")
 	if imgs.base, err = testimage.Files(map[string]string{"etc/os-release": "NAME=\"buildguard demo static base\"\n"}); err != nil {
 		return nil, err
