@@ -248,9 +248,14 @@ if [ "$boot" = gccgo ]; then
 	ln -s /usr/bin/go-12 "$PWD/gccgo/bin/go"
 	boot=$PWD/gccgo
 	export GCCGO=gccgo-12
+	# gccgo's stage only; a later stage leaves CGO_ENABLED unset, as the
+	# official build does: make.bash bakes its value into go/build
+	# (defaultCGO_ENABLED), so "0" gives a go command and tools that
+	# differ from the release's.
+	export CGO_ENABLED=0
 fi
 echo "stage.sh: building $version with $("$boot/bin/go" version)"
-export GOROOT_BOOTSTRAP=$boot GOCACHE=$PWD/gocache GOPATH=$PWD/gopath CGO_ENABLED=0
+export GOROOT_BOOTSTRAP=$boot GOCACHE=$PWD/gocache GOPATH=$PWD/gopath
 # Module zips keep no file modes: make.bash is run by bash, not executed.
 (cd "$goroot/src" && bash make.bash)
 rm -rf "$goroot/pkg/obj"
