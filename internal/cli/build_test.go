@@ -236,3 +236,20 @@ func TestTTYProgressKeepsTheLastLine(t *testing.T) {
 		t.Errorf("tail %q, output %q", tail, buf.String())
 	}
 }
+
+// The verdict line never claims a check the policy waived.
+func TestPrintVerdictWaived(t *testing.T) {
+	for _, tc := range []struct {
+		waived []string
+		want   string
+	}{
+		{nil, "PASS: pinned, verified, reproducible and agreed by every builder\n"},
+		{[]string{"reproducible", "verified"}, "PASS with waived checks (reproducible, verified): every other check held\n"},
+	} {
+		var out bytes.Buffer
+		printVerdict(IO{Out: io.Discard, Err: &out}, &BuildOptions{Out: "ev", Quiet: true}, &evidence.Report{Decision: evidence.Pass, Waived: tc.waived})
+		if first, _, _ := strings.Cut(out.String(), "evidence:"); first != tc.want {
+			t.Errorf("waived %v: %q, want %q", tc.waived, first, tc.want)
+		}
+	}
+}
