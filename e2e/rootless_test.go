@@ -194,6 +194,37 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
+// rootlessCommand writes cfg as home/buildguard.yaml and returns
+// `buildguard build` of it as u (as itself when u is root), with --runtime
+// when runtime is set, and its work directory (u's HOME, TMPDIR, evidence
+// and cache).
+func rootlessCommand(t *testing.T, u testUser, home, cfg, runtime string) (*exec.Cmd, string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(home, "buildguard.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bg := filepath.Join(home, "buildguard")
+	copyExecutable(t, bgBin, bg)
+	work := filepath.Join(home, "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(work, u.uid, u.gid); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"build", "--file", filepath.Join(home, "buildguard.yaml"), "--out", filepath.Join(work, "ev"), "--cache", filepath.Join(work, "cache")}
+	if runtime != "" {
+		args = append(args, "--runtime", runtime)
+	}
+	cmd := exec.Command(bg, args...)
+	cmd.Dir = home
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + work, "TMPDIR=" + work}
+	if u.name != "root" {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	}
+	return cmd, work
+}
+
 func rootlessBuild(t *testing.T, u testUser, mode, image, runtime string) {
 	home := passableTempDir(t, "bg-rootless-")
 	// The source belongs to root (another uid than the user's), read-only
@@ -241,28 +272,7 @@ reproduce:
 policy:
   waive: [verified]
 `, image, script)
-	if err := os.WriteFile(filepath.Join(home, "buildguard.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bg := filepath.Join(home, "buildguard")
-	copyExecutable(t, bgBin, bg)
-	work := filepath.Join(home, "work")
-	if err := os.Mkdir(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(work, u.uid, u.gid); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"build", "--file", filepath.Join(home, "buildguard.yaml"), "--out", filepath.Join(work, "ev"), "--cache", filepath.Join(work, "cache")}
-	if runtime != "" {
-		args = append(args, "--runtime", runtime)
-	}
-	cmd := exec.Command(bg, args...)
-	cmd.Dir = home
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + work, "TMPDIR=" + work}
-	if mode != "root" {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
-	}
+	cmd, work := rootlessCommand(t, u, home, cfg, runtime)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -437,23 +447,7 @@ builder:
 policy:
   waive: [verified]
 `, image)
-	if err := os.WriteFile(filepath.Join(home, "buildguard.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bg := filepath.Join(home, "buildguard")
-	copyExecutable(t, bgBin, bg)
-	work := filepath.Join(home, "work")
-	if err := os.Mkdir(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(work, u.uid, u.gid); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bg, "build", "--file", filepath.Join(home, "buildguard.yaml"), "--out", filepath.Join(work, "ev"),
-		"--cache", filepath.Join(work, "cache"), "--runtime", "runsc")
-	cmd.Dir = home
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + work, "TMPDIR=" + work}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+	cmd, _ := rootlessCommand(t, u, home, cfg, "runsc")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
