@@ -1,16 +1,15 @@
 package ddc
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // CompareDirs are the parts of a Go tree the comparison covers: the
@@ -115,11 +114,11 @@ func hashTree(root string, dirs []string) (map[string]string, error) {
 				return err
 			}
 			defer f.Close()
-			h := sha256.New()
-			if _, err := io.Copy(h, f); err != nil {
+			d, _, err := v1.SHA256(f)
+			if err != nil {
 				return err
 			}
-			sums[p] = hex.EncodeToString(h.Sum(nil))
+			sums[p] = d.Hex
 			return nil
 		})
 		if errors.Is(err, fs.ErrNotExist) {

@@ -3,9 +3,7 @@ package testimage
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -107,12 +105,11 @@ func FileLayer(path string) (v1.Layer, error) {
 		return nil, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	d, n, err := v1.SHA256(f)
 	if err != nil {
 		return nil, fmt.Errorf("hashing %s: %w", path, err)
 	}
-	return &fileLayer{path: path, size: n, digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}}, nil
+	return &fileLayer{path: path, size: n, digest: d}, nil
 }
 
 func (l *fileLayer) Digest() (v1.Hash, error)             { return l.digest, nil }

@@ -20,8 +20,6 @@ package main
 import (
 	"archive/zip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -519,11 +517,11 @@ func fetchChecked(ctx context.Context, url, sum, path string) error {
 		return err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	d, _, err := v1.SHA256(f)
+	if err != nil {
 		return err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+	if got := d.Hex; got != sum {
 		return fmt.Errorf("%s (from %s) has sha256 %s, want %s: remove it and run again", path, url, got, sum)
 	}
 	return nil
