@@ -69,7 +69,7 @@ demo-ddc: build ## diverse double-compiling: Go bootstrapped from gccgo-12 in 4 
 	@[ "$$(id -u)" != 0 ] || scripts/subids.sh root
 	@# The demo runs whenever the chain was built; a comparison that differs still fails the target.
 	nice -n 19 $(GO) run ./internal/cmd/ddc --buildguard $(BIN) --out $(DDC_OUT); st=$$?; [ -e $(DDC_OUT)/go ] || exit $$st; \
-	$(GO) run ./internal/cmd/demo --buildguard $(BIN) --independent-goroot $(DDC_OUT)/go --independent-lineage $(DDC_OUT)/chain.json && exit $$st
+	$(GO) run ./internal/cmd/demo --buildguard $(BIN) --independent-goroot $(DDC_OUT)/go --independent-lineage $(DDC_OUT) && exit $$st
 
 # The release (docs/release.md): RELEASE_FLAGS adds flags of
 # internal/cmd/release, such as --allow-dirty; RELEASE_SMALL is the small

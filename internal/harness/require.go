@@ -42,6 +42,8 @@ var installHints = map[string]string{
 	"ldd":      "apt-get install -y libc-bin",
 	"umoci":    "apt-get install -y umoci",
 	"git":      "apt-get install -y git",
+	// mmdebstrap makes the Debian root file systems of the ddc chain.
+	"mmdebstrap": "apt-get install -y mmdebstrap",
 }
 
 // InstallHint returns how to install tool, e.g. "install it with apt-get

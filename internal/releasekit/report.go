@@ -22,6 +22,10 @@ type Report struct {
 		Verified   bool              `json:"verified"`
 		Signers    []json.RawMessage `json:"signers"`
 		LogEntries []json.RawMessage `json:"logEntries"`
+		Provenance []struct {
+			BuilderID string `json:"builderID"`
+			SourceURI string `json:"sourceURI"`
+		} `json:"provenance"`
 	} `json:"images"`
 	Runs []struct {
 		Index        int    `json:"index"`

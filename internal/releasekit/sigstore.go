@@ -2,6 +2,8 @@ package releasekit
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -47,6 +49,31 @@ func (s *Sigstore) Sign(ctx context.Context, refs ...string) error {
 	args := append([]string{"sign", "--yes", "--allow-http-registry", "--key", "cosign.key",
 		"--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json"}, refs...)
 	_, err := s.run.Run(ctx, s.dir, 0, s.cosign, args...)
+	return err
+}
+
+// Attest attests ref (name@digest) with predicate, of cosign's
+// predicateType (e.g. slsaprovenance1), signed with the key pair and
+// logged in the log.
+func (s *Sigstore) Attest(ctx context.Context, ref, predicateType string, predicate any) error {
+	data, err := json.MarshalIndent(predicate, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.dir, "predicate-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	_, err = s.run.Run(ctx, s.dir, 0, s.cosign, "attest", "--yes", "--allow-http-registry", "--key", "cosign.key",
+		"--signing-config", "signing_config.json", "--trusted-root", "trusted_root.json",
+		"--type", predicateType, "--predicate", f.Name(), ref)
 	return err
 }
 

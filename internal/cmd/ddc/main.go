@@ -14,7 +14,13 @@
 // report.json, provenance.json, vsa.json, SBOMs, the build log),
 // comparison.json (the final toolchain against the official one, with
 // `buildguard diff`'s explanation of any difference), timings.json, and
-// go, a link to the bootstrapped GOROOT.
+// go, a link to the bootstrapped GOROOT. internal/ddc.Lineage makes, from
+// that directory, the provenance the demo attests on a builder image that
+// holds the toolchain.
+//
+// --stages N builds the first N stages only and compares nothing: CI builds
+// stage 1 (gccgo-12 → go1.20.14, e2e TestDDCFirstStage), which fits its
+// time where the whole chain does not.
 package main
 
 import (
@@ -46,9 +52,14 @@ func main() {
 	bin := flag.String("buildguard", "bin/buildguard", "the buildguard binary to run")
 	cache := flag.String("cache", defaultCache(), "where the chain's stages, root file systems and zips are kept between runs")
 	out := flag.String("out", "ddc-evidence", "the evidence directory (written anew)")
+	stages := flag.Int("stages", len(ddc.Chain), fmt.Sprintf("build the first N stages only (1 to %d): fewer than all builds an intermediate release and compares nothing (CI builds stage 1)", len(ddc.Chain)))
 	flag.Parse()
+	if *stages < 1 || *stages > len(ddc.Chain) {
+		fmt.Fprintf(os.Stderr, "ddc: --stages %d: the chain has stages 1 to %d\n", *stages, len(ddc.Chain))
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *bin, *cache, *out)
+	err := run(ctx, *bin, *cache, *out, *stages)
 	interrupted := ctx.Err() != nil
 	stop()
 	if interrupted {
@@ -79,25 +90,6 @@ type chain struct {
 	reg             *harness.Registry // started when a stage has to be built
 }
 
-// StageRecord is one stage of chain.json.
-type StageRecord struct {
-	Index     int    `json:"index"`
-	Version   string `json:"version"`
-	Bootstrap string `json:"bootstrap"`
-	// Key is the stage's cache key (internal/ddc.Stage.Key).
-	Key string `json:"key"`
-	// Builder is the builder image: its digest and what it holds.
-	Builder      string   `json:"builder"`
-	BuilderParts []string `json:"builderParts"`
-	// Source is the toolchain module zip and its sha256.
-	Source       string `json:"source"`
-	SourceSHA256 string `json:"sourceSHA256"`
-	// Decision is the guarded build's, from its report.json.
-	Decision string `json:"decision"`
-	// Evidence is the stage's evidence directory below --out.
-	Evidence string `json:"evidence"`
-}
-
 // Timing is one line of timings.json.
 type Timing struct {
 	Step    string  `json:"step"`
@@ -105,7 +97,7 @@ type Timing struct {
 	Cached  bool    `json:"cached"`
 }
 
-func run(ctx context.Context, bin, cache, out string) (err error) {
+func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 	began := time.Now()
 	c := &chain{}
 	if c.bin, err = filepath.Abs(bin); err != nil {
@@ -179,9 +171,9 @@ func run(ctx context.Context, bin, cache, out string) (err error) {
 		step("debian "+strings.Join(d.Packages, ","), cached, t)
 	}
 
-	var records []StageRecord
+	var records []ddc.StageRecord
 	var goroot, lastKey string
-	for _, s := range ddc.Plan(ddc.Chain) {
+	for _, s := range ddc.Plan(ddc.Chain)[:stages] {
 		t := time.Now()
 		var layers []v1.Layer
 		var parts []string
@@ -255,19 +247,30 @@ func run(ctx context.Context, bin, cache, out string) (err error) {
 		if err := copyEvidence(ev, filepath.Join(c.out, "stages", name)); err != nil {
 			return err
 		}
-		records = append(records, StageRecord{Index: s.Index, Version: s.Release.Version, Bootstrap: s.Bootstrap, Key: key,
+		records = append(records, ddc.StageRecord{Index: s.Index, Version: s.Release.Version, Bootstrap: s.Bootstrap, Key: key,
 			Builder: s.BuilderDigest, BuilderParts: parts, Source: ddc.ZipURL(s.Release.Version), SourceSHA256: s.Release.SHA256,
 			Decision: r.Decision, Evidence: "stages/" + name})
 		goroot, lastKey = filepath.Join(ev, "runs", "run-1", "out", "go"), key
 		step(fmt.Sprintf("stage %d %s", s.Index, s.Release.Version), cached, t)
 	}
-	if err := writeJSON(filepath.Join(c.out, "chain.json"), map[string]any{"apiVersion": "buildguard/ddc/v1", "root": ddc.Gccgo, "stages": records}); err != nil {
+	if err := writeJSON(filepath.Join(c.out, "chain.json"), ddc.ChainRecord{APIVersion: ddc.ChainAPIVersion, Root: ddc.Gccgo, Stages: records}); err != nil {
 		return err
 	}
 	if err := os.Symlink(goroot, filepath.Join(c.out, "go")); err != nil {
 		return err
 	}
 
+	if stages < len(ddc.Chain) {
+		last := ddc.Chain[stages-1]
+		timings = append(timings, Timing{Step: "total", Seconds: time.Since(began).Round(100 * time.Millisecond).Seconds()})
+		if err := writeJSON(filepath.Join(c.out, "timings.json"), timings); err != nil {
+			return err
+		}
+		fmt.Printf("\nddc: stages 1 to %d (%s → %s) are built, in %s; %s is not a release the chain compares (--stages %d of %d).\n",
+			stages, ddc.Gccgo, last.Version, time.Since(began).Round(time.Second), last.Version, stages, len(ddc.Chain))
+		fmt.Printf("Evidence in %s: chain.json, stages/*/report.json, timings.json; the toolchain: %s\n", c.out, goroot)
+		return nil
+	}
 	final := ddc.Chain[len(ddc.Chain)-1]
 	say(fmt.Sprintf("Comparing the bootstrapped %s with the official one (the toolchain module zip), file by file: %s", final.Version, strings.Join(ddc.CompareDirs, ", ")))
 	t := time.Now()
@@ -379,7 +382,7 @@ func (c *chain) compare(ctx context.Context, rel ddc.Release, goroot, key string
 	if err != nil {
 		return false, err
 	}
-	cmp := ddc.Comparison{APIVersion: "buildguard/ddc/v1", Release: rel.Version,
+	cmp := ddc.Comparison{APIVersion: ddc.ChainAPIVersion, Release: rel.Version,
 		Official:     fmt.Sprintf("%s (sha256 %s): %s", ddc.ModulePrefix(rel.Version), rel.SHA256, strings.Join(ddc.CompareDirs, ", ")),
 		Bootstrapped: fmt.Sprintf("the chain's stage %d (key %s)", len(ddc.Chain), key),
 		Dirs:         ddc.CompareDirs, Identical: identical, Files: files, NotShipped: extra}

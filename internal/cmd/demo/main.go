@@ -33,6 +33,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/buildguard/buildguard/attest"
+	"github.com/buildguard/buildguard/internal/ddc"
 	"github.com/buildguard/buildguard/internal/harness"
 	"github.com/buildguard/buildguard/internal/releasekit"
 	"github.com/buildguard/buildguard/internal/testimage"
@@ -48,8 +50,10 @@ const (
 // The independent builder's toolchain, when not this machine's (flags).
 var independentGoRoot, independentLineage string
 
-// lineagePath is where the independent builder holds --independent-lineage,
-// and lineageLabel the label that carries its sha256.
+// lineagePath is where the independent builder holds the chain.json of
+// --independent-lineage, and lineageLabel the label that carries its
+// sha256. The lineage itself is an attestation attached to the image
+// (ddc.Lineage), which the guarded build verifies.
 const (
 	lineagePath  = "etc/buildguard-ddc/chain.json"
 	lineageLabel = "org.buildguard.ddc.chain.sha256"
@@ -62,7 +66,7 @@ func main() {
 	bin := flag.String("buildguard", "bin/buildguard", "the buildguard binary to run")
 	example := flag.String("example", "examples/hello", "the example directory")
 	flag.StringVar(&independentGoRoot, "independent-goroot", "", "the Go tree the independent builder holds instead of this machine's (make demo-ddc: the toolchain bootstrapped from gccgo)")
-	flag.StringVar(&independentLineage, "independent-lineage", "", "a record of how that tree was made (make demo-ddc: the chain's chain.json), put in the independent builder at "+lineagePath)
+	flag.StringVar(&independentLineage, "independent-lineage", "", "the evidence directory of the chain that made that tree (make demo-ddc's ddc-evidence): its provenance is attested on the independent builder with cosign, and its chain.json put in the image at "+lineagePath)
 	flag.Parse()
 	if independentLineage != "" && independentGoRoot == "" {
 		fmt.Fprintln(os.Stderr, "demo: --independent-lineage describes --independent-goroot: give both")
@@ -183,6 +187,12 @@ func run(ctx context.Context, bin, example string) (err error) {
 	if err := d.sig.Sign(ctx, refs["clean"], refs["independent"], refs["base"]); err != nil {
 		return err
 	}
+	if imgs.lineage != nil {
+		say("Attesting the independent builder's lineage (the chain from gccgo, as SLSA provenance) with cosign, logged in the Rekor v2 log")
+		if err := d.sig.Attest(ctx, refs["independent"], "slsaprovenance1", imgs.lineage); err != nil {
+			return err
+		}
+	}
 
 	if _, err := releasekit.CopyExample(example, d.work, reg.Addr); err != nil {
 		return err
@@ -205,6 +215,11 @@ func run(ctx context.Context, bin, example string) (err error) {
 	}
 	if err := checkPass(clean, releasekit.DigestOf(refs["clean"]), releasekit.DigestOf(refs["independent"])); err != nil {
 		return err
+	}
+	if imgs.lineage != nil {
+		if err := checkLineage(clean, refs["independent"]); err != nil {
+			return err
+		}
 	}
 
 	say("2. The builder vendor's pipeline is compromised: it publishes a go-builder:1.26 whose go appends a payload to every binary it builds, signed with the vendor's key as always")
@@ -243,7 +258,12 @@ func run(ctx context.Context, bin, example string) (err error) {
 	return nil
 }
 
-type images struct{ clean, independent, compromised, base v1.Image }
+type images struct {
+	clean, independent, compromised, base v1.Image
+	// lineage is the independent builder's provenance predicate
+	// (ddc.Lineage), when --independent-lineage is given.
+	lineage map[string]any
+}
 
 // makeImages makes the builder images from the host's Go toolchain and
 // static busybox, and the base image.
@@ -252,9 +272,9 @@ func makeImages(dir string) (*images, error) {
 	if independentGoRoot != "" {
 		opts.IndependentGoRoot = independentGoRoot
 		if independentLineage != "" {
-			data, err := os.ReadFile(independentLineage)
+			data, err := os.ReadFile(filepath.Join(independentLineage, "chain.json"))
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("--independent-lineage names the chain's evidence directory: %w", err)
 			}
 			sum := sha256.Sum256(data)
 			opts.IndependentFiles = map[string]string{lineagePath: string(data)}
@@ -267,6 +287,24 @@ func makeImages(dir string) (*images, error) {
 	}
 	say(fmt.Sprintf("Making builder images from this machine's Go toolchain (%s) and Debian's static busybox (%s)", b.GoRoot, b.Busybox))
 	imgs := images{clean: b.Clean, independent: b.Independent}
+	if independentLineage != "" {
+		bb, err := os.Open(b.Busybox)
+		if err != nil {
+			return nil, err
+		}
+		bbSum, _, err := v1.SHA256(bb)
+		if cerr := bb.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+		busybox := attest.ResourceDescriptor{Name: "busybox", Digest: map[string]string{"sha256": bbSum.Hex},
+			Annotations: map[string]any{"role": "image-part", "from": "Debian busybox-static", "path": "/bin/busybox"}}
+		if imgs.lineage, err = ddc.Lineage(independentLineage, busybox); err != nil {
+			return nil, fmt.Errorf("--independent-lineage: %w", err)
+		}
+	}
 	if imgs.compromised, err = b.Compromised(payload); err != nil {
 		return nil, err
 	}
@@ -274,7 +312,7 @@ func makeImages(dir string) (*images, error) {
 	if independentGoRoot != "" {
 		fmt.Printf("  independent  another applet set and vendor marker, and %s from %s: a toolchain made another way\n", b.IndependentGoVersion, independentGoRoot)
 		if independentLineage != "" {
-			fmt.Printf("               its lineage (%s) at /%s, its sha256 in the label %s\n", independentLineage, lineagePath, lineageLabel)
+			fmt.Printf("               its lineage (the chain in %s) attested as SLSA provenance, its chain.json at /%s, sha256 in the label %s\n", independentLineage, lineagePath, lineageLabel)
 		}
 	} else {
 		fmt.Printf("  independent  another applet set and vendor marker, the same %s: it shows the mechanism only\n", b.GoVersion)
@@ -310,6 +348,30 @@ func checkVerified(r *releasekit.Report) error {
 		}
 	}
 	return nil
+}
+
+// checkLineage checks that the guarded build verified the independent
+// builder's lineage: a provenance by the chain's builder, whose source is
+// the final release's source zip.
+func checkLineage(dir, independent string) error {
+	r, err := releasekit.ReadReport(dir)
+	if err != nil {
+		return err
+	}
+	final := ddc.Chain[len(ddc.Chain)-1]
+	for _, im := range r.Images {
+		if im.Role != "diverse" {
+			continue
+		}
+		for _, p := range im.Provenance {
+			if p.BuilderID == ddc.LineageBuilderID && p.SourceURI == ddc.ZipURL(final.Version) {
+				fmt.Printf("  the independent builder's lineage verified: provenance by %s from %s\n", p.BuilderID, p.SourceURI)
+				return nil
+			}
+		}
+		return fmt.Errorf("report.json: the independent builder %s has no verified provenance by %s (its lineage); it has %+v", im.Ref, ddc.LineageBuilderID, im.Provenance)
+	}
+	return fmt.Errorf("report.json has no diverse image (%s)", independent)
 }
 
 // checkPass checks the first build's report: pass, no violation, the
