@@ -181,11 +181,7 @@ func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 		if s.Bootstrap == ddc.Gccgo {
 			deb, debian = debTars[0], ddc.GccgoDebian
 		}
-		l, err := testimage.FileLayer(deb)
-		if err != nil {
-			return err
-		}
-		ld, err := l.Digest()
+		l, ld, err := fileLayer(deb)
 		if err != nil {
 			return err
 		}
@@ -202,11 +198,7 @@ func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 					return err
 				}
 			}
-			l, err := testimage.FileLayer(tc)
-			if err != nil {
-				return err
-			}
-			ld, err := l.Digest()
+			l, ld, err := fileLayer(tc)
 			if err != nil {
 				return err
 			}
@@ -294,6 +286,16 @@ func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 		return fmt.Errorf("the bootstrapped %s differs from the official one: see %s", final.Version, filepath.Join(c.out, "comparison.json"))
 	}
 	return nil
+}
+
+// fileLayer is the image layer of a tar file and its digest.
+func fileLayer(tar string) (v1.Layer, v1.Hash, error) {
+	l, err := testimage.FileLayer(tar)
+	if err != nil {
+		return nil, v1.Hash{}, err
+	}
+	d, err := l.Digest()
+	return l, d, err
 }
 
 // debian returns the cached root file system tar of d, made by mmdebstrap
