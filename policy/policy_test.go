@@ -155,6 +155,34 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// A rule can ask for provenance of one role's image only: the diverse
+// builder must come from a named builder (the demo's rule for a builder
+// bootstrapped by the ddc chain), whatever the main builder carries. An
+// image without provenance (the field left out of report.json) fails the
+// rule rather than erring.
+func TestRuleOnTheDiverseBuildersProvenance(t *testing.T) {
+	const chain = "https://github.com/buildguard/buildguard/ddc/v1"
+	p := config.Policy{Rules: []config.Rule{{Name: "diverse-builder-bootstrapped",
+		Expr: "images.exists(i, i.role == 'diverse' && has(i.provenance) && i.provenance.exists(p, p.builderID == '" + chain + "'))"}}}
+	r := goodReport()
+	r.Images[0].Provenance = nil
+	r.Images[1].Provenance = []evidence.Provenance{{PredicateType: "https://slsa.dev/provenance/v1", BuilderID: chain}}
+	if r = decide(t, p, Input{Report: r}); r.Decision != evidence.Pass {
+		t.Fatalf("diverse builder with the chain's provenance: %s %v %v", r.Decision, r.Violations, r.Errors)
+	}
+	for name, prov := range map[string][]evidence.Provenance{
+		"none":  nil,
+		"other": {{PredicateType: "https://slsa.dev/provenance/v1", BuilderID: "https://ci.example/builder"}},
+	} {
+		r := goodReport()
+		r.Images[0].Provenance = []evidence.Provenance{{PredicateType: "https://slsa.dev/provenance/v1", BuilderID: chain}}
+		r.Images[1].Provenance = prov
+		if r = decide(t, p, Input{Report: r}); r.Decision != evidence.Fail || strings.Join(rules(r), ",") != "diverse-builder-bootstrapped" || len(r.Errors) != 0 {
+			t.Errorf("diverse builder with provenance %s (the main builder has the chain's): %s, violations %v, errors %v", name, r.Decision, r.Violations, r.Errors)
+		}
+	}
+}
+
 func TestMalformedRulesAreConfigErrors(t *testing.T) {
 	for _, tt := range []struct{ expr, msg string }{
 		{"size(runs) >=", "not a valid CEL expression"},

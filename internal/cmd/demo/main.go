@@ -197,6 +197,11 @@ func run(ctx context.Context, bin, example string) (err error) {
 	if _, err := releasekit.CopyExample(example, d.work, reg.Addr); err != nil {
 		return err
 	}
+	if imgs.lineage != nil {
+		if err := requireLineage(filepath.Join(d.work, "buildguard.yaml")); err != nil {
+			return err
+		}
+	}
 	files := []string{"buildguard.yaml", "Dockerfile"}
 	say("The example names its images by tag: the offline check refuses them (exit 1)")
 	if err := d.bg(ctx, 1, append([]string{"pin", "--check"}, files...)...); err != nil {
@@ -348,6 +353,30 @@ func checkVerified(r *releasekit.Report) error {
 		}
 	}
 	return nil
+}
+
+// lineageRule is the policy rule the demo adds when the independent
+// builder has a lineage: the diverse builder must carry verified
+// provenance from the ddc chain. The example's buildguard.yaml ends with
+// its policy.rules list, so the rule is appended to it.
+var lineageRule = fmt.Sprintf(`    # Added by the demo (--independent-lineage): the diverse builder must
+    # carry the verified provenance of the chain that bootstrapped its Go.
+    - name: diverse-builder-bootstrapped
+      expr: "images.exists(i, i.role == 'diverse' && has(i.provenance) && i.provenance.exists(p, p.builderID == '%s'))"
+`, ddc.LineageBuilderID)
+
+// requireLineage appends lineageRule to the example's configuration.
+func requireLineage(config string) error {
+	data, err := os.ReadFile(config)
+	if err != nil {
+		return err
+	}
+	if !bytes.HasSuffix(bytes.TrimRight(data, "\n"), []byte("l.startsWith('GPL')))\"")) {
+		return fmt.Errorf("%s no longer ends with its policy.rules list: the demo cannot add the rule %q", config, "diverse-builder-bootstrapped")
+	}
+	say("The example's policy gains a rule: the diverse builder must carry the chain's verified provenance")
+	fmt.Print(lineageRule)
+	return os.WriteFile(config, append(data, lineageRule...), 0o644) //nolint:gosec // the demo's copy of the example
 }
 
 // checkLineage checks that the guarded build verified the independent
