@@ -130,22 +130,11 @@ func pushGlibc(ts *testscript.TestScript, neg bool, args []string) {
 func sigstoreSetUp(t *testing.T, cosignPath string) string {
 	t.Helper()
 	dir := t.TempDir()
-	rekor, err := harness.StartRekor(t.Context(), filepath.Join(dir, "rekor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rekor.Stop)
 	sigstore := filepath.Join(dir, "sigstore")
 	if err := os.Mkdir(sigstore, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(sigstore, "rekor.pub"), rekor.PublicKeyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start := "start-time=2024-01-01T00:00:00Z"
-	cosign(t, cosignPath, sigstore, "trusted-root", "create", "--rekor=url="+rekor.URL+",public-key=rekor.pub,"+start+",origin="+rekor.Origin, "--out", "trusted_root.json")
-	cosign(t, cosignPath, sigstore, "signing-config", "create", "--rekor=url="+rekor.URL+",api-version=2,"+start+",operator=e2e", "--rekor-config=ANY", "--out", "signing_config.json")
-	cosign(t, cosignPath, sigstore, "generate-key-pair")
+	cosignSigstore(t, cosignPath, filepath.Join(dir, "rekor"), sigstore)
 	return sigstore
 }
 

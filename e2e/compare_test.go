@@ -44,22 +44,8 @@ func TestCompareRebuilders(t *testing.T) {
 	}
 	t.Cleanup(reg.Stop)
 
-	bb, err := testimage.StaticBusybox(bbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "mkdir"}, testimage.Entry{Name: "etc/greeting", Body: []byte("greetings from the builder\n")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(reg.Addr + "/rebuilders/busybox:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	dig, err := img.Digest()
+	builder := reg.Addr + "/rebuilders/busybox:1"
+	dig, err := testimage.PushBusybox(t.Context(), builder, bbPath, []string{"sh", "cat", "mkdir"}, testimage.Entry{Name: "etc/greeting", Body: []byte("greetings from the builder\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +56,7 @@ func TestCompareRebuilders(t *testing.T) {
 source: src
 sourceDateEpoch: "1700000000"
 builder:
-  image: `+ref.Context().Name()+`:1@`+dig.String()+`
+  image: `+builder+`@`+dig+`
   runtime: crun
   command: ["sh", "-c", "mkdir /out/app && cat hello.txt /etc/greeting > /out/app/copy"]
 publish:

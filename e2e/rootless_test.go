@@ -20,9 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/evidence"
 	"github.com/buildguard/buildguard/internal/harness"
@@ -52,26 +49,12 @@ func TestRootless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bb, err := testimage.StaticBusybox(bin)
+	ref := reg.Addr + "/rootless/busybox:1"
+	dig, err := testimage.PushBusybox(t.Context(), ref, bin, []string{"sh", "cat", "echo", "mkdir", "sleep", "touch", "nc", "id", "cp"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "mkdir", "sleep", "touch", "nc", "id", "cp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(reg.Addr + "/rootless/busybox:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	dig, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	image := ref.Context().String() + ":1@" + dig.String()
+	image := ref + "@" + dig
 
 	for _, mode := range []string{"ranged", "single"} {
 		t.Run(mode, func(t *testing.T) {

@@ -47,18 +47,7 @@ func TestVerifyOnlineRekorV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Stop)
-	rekor, err := harness.StartRekor(t.Context(), filepath.Join(dir, "rekor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rekor.Stop)
-	if err := os.WriteFile(filepath.Join(dir, "rekor.pub"), rekor.PublicKeyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start := "start-time=2024-01-01T00:00:00Z"
-	cosign(t, bin, dir, "trusted-root", "create", "--rekor=url="+rekor.URL+",public-key=rekor.pub,"+start+",origin="+rekor.Origin, "--out", "trusted_root.json")
-	cosign(t, bin, dir, "signing-config", "create", "--rekor=url="+rekor.URL+",api-version=2,"+start+",operator=e2e", "--rekor-config=ANY", "--out", "signing_config.json")
-	cosign(t, bin, dir, "generate-key-pair")
+	rekor := cosignSigstore(t, bin, filepath.Join(dir, "rekor"), dir)
 	rp, err := name.NewRepository(reg.Addr + "/online/signed")
 	if err != nil {
 		t.Fatal(err)

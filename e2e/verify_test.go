@@ -136,6 +136,28 @@ func cosign(t *testing.T, bin, dir string, args ...string) string {
 	return string(out)
 }
 
+// cosignSigstore starts a Rekor v2 log for the test in rekorDir and makes
+// in dir, with the real cosign CLI at bin, a trusted root
+// (trusted_root.json) and a signing config (signing_config.json) naming
+// the log, and a cosign key pair without a password (cosign.key,
+// cosign.pub). It returns the log.
+func cosignSigstore(t *testing.T, bin, rekorDir, dir string) *harness.Rekor {
+	t.Helper()
+	rekor, err := harness.StartRekor(t.Context(), rekorDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rekor.Stop)
+	if err := os.WriteFile(filepath.Join(dir, "rekor.pub"), rekor.PublicKeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := "start-time=2024-01-01T00:00:00Z"
+	cosign(t, bin, dir, "trusted-root", "create", "--rekor=url="+rekor.URL+",public-key=rekor.pub,"+start+",origin="+rekor.Origin, "--out", "trusted_root.json")
+	cosign(t, bin, dir, "signing-config", "create", "--rekor=url="+rekor.URL+",api-version=2,"+start+",operator=e2e", "--rekor-config=ANY", "--out", "signing_config.json")
+	cosign(t, bin, dir, "generate-key-pair")
+	return rekor
+}
+
 // TestVerifyCosign signs images with the real cosign v3 CLI, which writes
 // its bundle to a real Rekor v2 log on loopback and attaches it in the real
 // distribution registry through the referrers tag, and verifies them with
@@ -150,18 +172,7 @@ func TestVerifyCosign(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Stop)
-	rekor, err := harness.StartRekor(t.Context(), filepath.Join(dir, "rekor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rekor.Stop)
-	if err := os.WriteFile(filepath.Join(dir, "rekor.pub"), rekor.PublicKeyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start := "start-time=2024-01-01T00:00:00Z"
-	cosign(t, bin, dir, "trusted-root", "create", "--rekor=url="+rekor.URL+",public-key=rekor.pub,"+start+",origin="+rekor.Origin, "--out", "trusted_root.json")
-	cosign(t, bin, dir, "signing-config", "create", "--rekor=url="+rekor.URL+",api-version=2,"+start+",operator=e2e", "--rekor-config=ANY", "--out", "signing_config.json")
-	cosign(t, bin, dir, "generate-key-pair")
+	cosignSigstore(t, bin, filepath.Join(dir, "rekor"), dir)
 	root, key := filepath.Join(dir, "trusted_root.json"), filepath.Join(dir, "cosign.pub")
 
 	image := func(repo string) string {

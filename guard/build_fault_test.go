@@ -74,26 +74,12 @@ func newFaultRegistry(t *testing.T) *faultRegistry {
 // PATH=/bin) to host and returns its pinned reference.
 func pushBusybox(t *testing.T, host string) string {
 	t.Helper()
-	bb, err := testimage.StaticBusybox(harness.Require(t, "busybox"))
+	ref := host + "/team/busybox:1"
+	d, err := testimage.PushBusybox(t.Context(), ref, harness.Require(t, "busybox"), []string{"sh", "cat", "echo", "sleep"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "sleep"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(host + "/team/busybox:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref.String() + "@" + d.String()
+	return ref + "@" + d
 }
 
 // project writes a source directory and buildguard.yaml for a build in

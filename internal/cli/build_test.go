@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/evidence"
@@ -28,29 +26,16 @@ import (
 // PATH=/bin) to a registry on loopback and returns its pinned reference.
 func busyboxBuilder(t *testing.T) string {
 	t.Helper()
-	bb, err := testimage.StaticBusybox(harness.Require(t, "busybox"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := testimage.BusyboxImage(bb, []string{"sh", "cat", "echo", "sleep"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bbPath := harness.Require(t, "busybox")
 	t.Setenv("DOCKER_CONFIG", t.TempDir()) // never the user's credentials
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
-	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/team/busybox:1")
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/team/busybox:1"
+	d, err := testimage.PushBusybox(t.Context(), ref, bbPath, []string{"sh", "cat", "echo", "sleep"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref.String() + "@" + d.String()
+	return ref + "@" + d
 }
 
 // buildProject writes a source directory and a buildguard.yaml for image
@@ -75,16 +60,6 @@ func buildProject(t *testing.T, image, command, extra string) string {
 
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
-func requireRuntimeRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("buildguard build needs root for crun and runc")
-		}
-		t.Skip("buildguard build needs root for crun and runc")
-	}
-}
-
 // waiveUnbuilt lets a test's build pass without trust material, so that
 // what it checks is the build itself.
 const waiveUnbuilt = "policy:\n  waive: [verified]\n"
@@ -103,7 +78,7 @@ func readReport(t *testing.T, dir string) *evidence.Report {
 }
 
 func TestBuildCommand(t *testing.T) {
-	requireRuntimeRoot(t)
+	harness.RequireRoot(t, "buildguard build needs root for crun and runc")
 	ref := busyboxBuilder(t)
 	for _, rt := range []string{builder.RuntimeCrun, builder.RuntimeRunc} {
 		t.Run(rt, func(t *testing.T) {
@@ -155,7 +130,7 @@ func TestBuildCommand(t *testing.T) {
 }
 
 func TestBuildCommandFailures(t *testing.T) {
-	requireRuntimeRoot(t)
+	harness.RequireRoot(t, "buildguard build needs root for crun and runc")
 	ref := busyboxBuilder(t)
 	cache := t.TempDir()
 	cases := []struct {

@@ -357,7 +357,7 @@ func TestLimitVerifyFlags(t *testing.T) {
 // and the report says how to raise it; limits.tarEntries below the builder
 // image's entries refuses the image, naming the limit.
 func TestLimitBuildFromConfig(t *testing.T) {
-	requireRuntimeRoot(t)
+	harness.RequireRoot(t, "buildguard build needs root for crun and runc")
 	harness.Require(t, builder.RuntimeCrun)
 	ref := busyboxBuilder(t)
 	cache := t.TempDir()

@@ -3,6 +3,7 @@ package testimage
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -370,6 +371,21 @@ func BusyboxImage(bb []byte, applets []string, extra ...Entry) (v1.Image, error)
 		return nil, err
 	}
 	return linuxImage(func(c *v1.Config) { c.Env = []string{"PATH=/bin"} }, l)
+}
+
+// PushBusybox pushes the BusyboxImage of the static busybox at bbPath
+// (StaticBusybox), with applets and extra, to ref and returns its digest:
+// the builder image a test pushes to run shell commands in.
+func PushBusybox(ctx context.Context, ref, bbPath string, applets []string, extra ...Entry) (string, error) {
+	bb, err := StaticBusybox(bbPath)
+	if err != nil {
+		return "", err
+	}
+	img, err := BusyboxImage(bb, applets, extra...)
+	if err != nil {
+		return "", err
+	}
+	return Push(ctx, ref, img)
 }
 
 // Image makes the image. Layers: busybox, the toolchain and, for a
