@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -83,6 +84,11 @@ type Options struct {
 	// Signer, when set, signs the rebuild's build result (and its
 	// statements) for buildguard compare.
 	Signer *attest.Signer
+	// Timeout and Limits, when set, are the build's builder.timeout and
+	// builder.limits (memory, pids): a provenance records neither, and a
+	// long or large build needs its own.
+	Timeout time.Duration
+	Limits  config.Limits
 }
 
 // Verdict is what the rebuild found.
@@ -302,6 +308,7 @@ func rebuildFrom(ctx context.Context, o Options, r *Recipe, dir string, res *Res
 	if err != nil {
 		return err
 	}
+	o.apply(cfg)
 	gr, err := guard.Build(ctx, guard.Options{
 		Config: cfg, Out: o.Out, Runtime: o.Runtime, CacheDir: o.CacheDir, Jobs: o.Jobs, Remote: o.Remote,
 		Stream: o.Stream, Progress: o.Progress, Describe: o.Describe, Signer: o.Signer, AttestOnly: true, Environ: o.Environ,
@@ -415,6 +422,19 @@ func Config(r *Recipe, dir string) (*config.Config, error) {
 	}
 	cfg.Source.Text = r.Source // never a host path in the statements
 	return cfg, nil
+}
+
+// apply sets the build's timeout and limits that o gives.
+func (o Options) apply(cfg *config.Config) {
+	if o.Timeout > 0 {
+		cfg.Builder.Timeout = config.Duration(o.Timeout)
+	}
+	if o.Limits.Memory > 0 {
+		cfg.Builder.Limits.Memory = o.Limits.Memory
+	}
+	if o.Limits.Pids > 0 {
+		cfg.Builder.Limits.Pids = o.Limits.Pids
+	}
 }
 
 // annotations are the source's on the published manifest, as guard sets

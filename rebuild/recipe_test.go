@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/buildguard/buildguard/attest"
 	"github.com/buildguard/buildguard/config"
@@ -174,6 +175,32 @@ func TestConfig(t *testing.T) {
 		cfg.SourceDateEpoch != "1700000000" || cfg.Reproduce.Runs != 1 || len(cfg.Reproduce.Variations) != 0 ||
 		cfg.Publish.Image != "reg.example/app:v1" || cfg.Publish.Entrypoint[0] != "/app" {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// A provenance records no timeout or limits: the rebuild has the
+// configuration's defaults unless the user gives its own (rebuild's
+// --timeout, --memory and --pids), which then apply, each on its own.
+func TestConfigTimeoutAndLimits(t *testing.T) {
+	r, err := rebuild.ParseRecipe(predicate(t, build(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rebuild.Config(r, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuild.Apply(rebuild.Options{}, cfg)
+	if cfg.Builder.Timeout != config.DefaultTimeout || cfg.Builder.Limits.Memory != 0 || cfg.Builder.Limits.Pids != 0 {
+		t.Fatalf("without options: timeout %s, limits %+v; want the defaults", cfg.Builder.Timeout, cfg.Builder.Limits)
+	}
+	rebuild.Apply(rebuild.Options{Timeout: 3 * time.Hour, Limits: config.Limits{Memory: 8 << 30}}, cfg)
+	if time.Duration(cfg.Builder.Timeout) != 3*time.Hour || cfg.Builder.Limits.Memory != 8<<30 || cfg.Builder.Limits.Pids != 0 {
+		t.Fatalf("with --timeout 3h --memory 8Gi: timeout %s, limits %+v", cfg.Builder.Timeout, cfg.Builder.Limits)
+	}
+	rebuild.Apply(rebuild.Options{Limits: config.Limits{Pids: 4096}}, cfg)
+	if cfg.Builder.Limits.Pids != 4096 || cfg.Builder.Limits.Memory != 8<<30 {
+		t.Fatalf("--pids 4096 on its own: limits %+v", cfg.Builder.Limits)
 	}
 }
 

@@ -61,6 +61,18 @@ type BuildOptions struct {
 	remote []remote.Option
 }
 
+// runtimeFlag is the help of --runtime, which build and rebuild share.
+const runtimeFlag = "OCI runtime `NAME`: auto (crun, then runc), crun, runc or runsc (gVisor)"
+
+// validateRuntime checks --runtime's value.
+func validateRuntime(name string) error {
+	switch name {
+	case "", builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc, builder.RuntimeRunsc:
+		return nil
+	}
+	return exitcode.UsageErrorf("--runtime %q: want %s, %s, %s or %s", name, builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc, builder.RuntimeRunsc)
+}
+
 // Validate rejects bad or contradictory flags before anything runs.
 func (o *BuildOptions) Validate(args []string) error {
 	if len(args) > 0 {
@@ -69,10 +81,8 @@ func (o *BuildOptions) Validate(args []string) error {
 	if o.File == "" || o.Out == "" {
 		return exitcode.UsageErrorf("-f and --out need a value")
 	}
-	switch o.Runtime {
-	case "", builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc, builder.RuntimeRunsc:
-	default:
-		return exitcode.UsageErrorf("--runtime %q: want %s, %s, %s or %s", o.Runtime, builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc, builder.RuntimeRunsc)
+	if err := validateRuntime(o.Runtime); err != nil {
+		return err
 	}
 	if o.Jobs < 0 {
 		return exitcode.UsageErrorf("--jobs must be 0 (the core count) or more")
@@ -188,7 +198,7 @@ for the same recipe, as buildguard compare --expect checks it
 			o := &BuildOptions{changed: fs.Changed}
 			fs.StringVarP(&o.File, "file", "f", "buildguard.yaml", "the configuration `FILE`")
 			fs.StringVar(&o.Out, "out", ".buildguard", "the evidence `DIR`")
-			fs.StringVar(&o.Runtime, "runtime", "", "OCI runtime `NAME`: auto (crun, then runc), crun, runc or runsc (gVisor); replaces builder.runtime")
+			fs.StringVar(&o.Runtime, "runtime", "", runtimeFlag+"; replaces builder.runtime")
 			fs.StringVar(&o.Cache, "cache", "", "rootfs cache `DIR` (default $XDG_CACHE_HOME/buildguard/rootfs)")
 			fs.IntVar(&o.Jobs, "jobs", 0, "`N` builds and verifications at once (0: the core count)")
 			fs.BoolVar(&o.NoPublish, "no-publish", false, "never push, whatever the decision")

@@ -6,13 +6,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/pflag"
 
 	"github.com/buildguard/buildguard/attest"
-	"github.com/buildguard/buildguard/builder"
+	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/internal/exitcode"
 	"github.com/buildguard/buildguard/internal/rootless"
 	"github.com/buildguard/buildguard/pin"
@@ -33,6 +34,13 @@ type RebuildOptions struct {
 	SigningKey string
 	JSON       bool
 	Image      string
+	// Timeout, Memory and Pids are the rebuild's builder.timeout and
+	// builder.limits: a provenance does not record the build's, so a
+	// rebuild has the defaults unless told. Memory is a quantity (8Gi).
+	Timeout time.Duration
+	Memory  string
+	Pids    int64
+	limits  config.Limits
 }
 
 // Validate rejects bad flags before anything is read.
@@ -54,14 +62,26 @@ func (o *RebuildOptions) Validate(args []string) error {
 	if o.Out == "" {
 		return exitcode.UsageErrorf("--out needs a value")
 	}
-	switch o.Runtime {
-	case "", builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc:
-	default:
-		return exitcode.UsageErrorf("--runtime %q: want %s, %s or %s", o.Runtime, builder.RuntimeAuto, builder.RuntimeCrun, builder.RuntimeRunc)
+	if err := validateRuntime(o.Runtime); err != nil {
+		return err
 	}
 	if o.Jobs < 0 {
 		return exitcode.UsageErrorf("--jobs must be 0 (the core count) or more")
 	}
+	if o.Timeout < 0 {
+		return exitcode.UsageErrorf("--timeout %s: want a positive duration such as 3h (0: builder.timeout's default, %s)", o.Timeout, time.Duration(config.DefaultTimeout))
+	}
+	if o.Memory != "" {
+		q, err := config.ParseQuantity(o.Memory)
+		if err != nil || q <= 0 {
+			return exitcode.UsageErrorf("--memory %q: want a quantity such as 8Gi or 512Mi", o.Memory)
+		}
+		o.limits.Memory = q
+	}
+	if o.Pids < 0 {
+		return exitcode.UsageErrorf("--pids %d: want a positive number of processes (0: no limit)", o.Pids)
+	}
+	o.limits.Pids = o.Pids
 	return o.Trust.Validate()
 }
 
@@ -128,7 +148,10 @@ rebuild.json's "verdict" (same, different, refused) says which.`,
 			fs.StringVar(&o.Source, "source", "", "a checkout of the source in `DIR`, with the recorded tree digest (default: clone the recorded commit)")
 			fs.StringVar(&o.Repository, "repository", "", "clone the recorded commit from `URL` (a mirror, file:// URL or path) instead of the recorded repository")
 			fs.StringVar(&o.Out, "out", ".buildguard-rebuild", "the evidence `DIR`")
-			fs.StringVar(&o.Runtime, "runtime", "", "OCI runtime `NAME`: auto (crun, then runc), crun or runc")
+			fs.StringVar(&o.Runtime, "runtime", "", runtimeFlag)
+			fs.DurationVar(&o.Timeout, "timeout", 0, "kill the rebuild's build after `D`, as builder.timeout (default 30m: the provenance does not record the build's)")
+			fs.StringVar(&o.Memory, "memory", "", "the build's memory limit `Q` (8Gi), as builder.limits.memory (default none: the provenance does not record the build's)")
+			fs.Int64Var(&o.Pids, "pids", 0, "the build's process limit `N`, as builder.limits.pids (default none)")
 			fs.StringVar(&o.Cache, "cache", "", "rootfs cache `DIR` (default $XDG_CACHE_HOME/buildguard/rootfs)")
 			fs.IntVar(&o.Jobs, "jobs", 0, "`N` builds at once (0: the core count)")
 			fs.StringVar(&o.SigningKey, "signing-key", "", "sign the build result with the key `FILE` (cosign key, password in $COSIGN_PASSWORD, or PKCS#8 PEM), for buildguard compare")
@@ -164,7 +187,7 @@ func runRebuild(ctx context.Context, o *RebuildOptions, io IO) error {
 	}
 	opts := rebuild.Options{
 		Image: o.Image, Verifier: v, Source: o.Source, Repository: o.Repository, Out: o.Out,
-		Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs, Signer: signer,
+		Runtime: o.Runtime, CacheDir: o.Cache, Jobs: o.Jobs, Signer: signer, Timeout: o.Timeout, Limits: o.limits,
 		Remote:   []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("buildguard")},
 		Describe: sbomDescriber{}, Environ: os.Environ(),
 	}

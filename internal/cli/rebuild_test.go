@@ -23,6 +23,13 @@ func TestRebuildUsage(t *testing.T) {
 		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--source", ".", "--repository", "file:///x", img}, "contradict"},
 		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--runtime", "docker", img}, "--runtime"},
 		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--out", "", img}, "--out needs a value"},
+		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--timeout", "-1s", img}, "--timeout -1s: want a positive duration"},
+		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--timeout", "soon", img}, "--timeout"},
+		// runsc is a runtime rebuild takes, as build does; the bad
+		// --memory after it is what is refused.
+		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--runtime", "runsc", "--memory", "lots", img}, `--memory "lots": want a quantity`},
+		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--memory", "0", img}, `--memory "0": want a quantity`},
+		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--pids", "-5", img}, "--pids -5: want a positive number"},
 	} {
 		_, stderr, code := run(t, c.args...)
 		if code != exitcode.Usage || !strings.Contains(stderr, c.want) {

@@ -1,0 +1,4 @@
+package rebuild
+
+// Apply is Options.apply, for the external tests.
+var Apply = Options.apply
