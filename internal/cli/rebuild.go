@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/pflag"
 
-	"github.com/buildguard/buildguard/attest"
 	"github.com/buildguard/buildguard/config"
 	"github.com/buildguard/buildguard/internal/exitcode"
 	"github.com/buildguard/buildguard/internal/rootless"
@@ -31,7 +30,9 @@ type RebuildOptions struct {
 	Runtime    string
 	Cache      string
 	Jobs       int
-	SigningKey string
+	// Signing signs the build result (--signing-key) and logs the
+	// signature (--signing-config).
+	Signing SigningOptions
 	JSON       bool
 	Image      string
 	// Timeout, Memory and Pids are the rebuild's builder.timeout and
@@ -154,7 +155,8 @@ rebuild.json's "verdict" (same, different, refused) says which.`,
 			fs.Int64Var(&o.Pids, "pids", 0, "the build's process limit `N`, as builder.limits.pids (default none)")
 			fs.StringVar(&o.Cache, "cache", "", "rootfs cache `DIR` (default $XDG_CACHE_HOME/buildguard/rootfs)")
 			fs.IntVar(&o.Jobs, "jobs", 0, "`N` builds at once (0: the core count)")
-			fs.StringVar(&o.SigningKey, "signing-key", "", "sign the build result with the key `FILE` (cosign key, password in $COSIGN_PASSWORD, or PKCS#8 PEM), for buildguard compare")
+			fs.StringVar(&o.Signing.Key, "signing-key", "", "sign the build result with the key `FILE` (cosign key, password in $COSIGN_PASSWORD, or PKCS#8 PEM), for buildguard compare")
+			fs.StringVar(&o.Signing.Config, "signing-config", "", "log the build result's signature in the Rekor that the signing config `FILE` names (cosign's format, as `cosign signing-config create` writes it); needs --signing-key")
 			o.Trust.AddFlags(fs)
 			fs.BoolVar(&o.JSON, "json", false, "print rebuild.json on standard output")
 			return func(ctx context.Context, args []string, io IO) error {
@@ -172,18 +174,18 @@ func runRebuild(ctx context.Context, o *RebuildOptions, io IO) error {
 		return err
 	}
 	warn := func(msg string) { fmt.Fprintln(io.Err, "warning: "+msg) }
+	// rebuild has no buildguard.yaml: the flags are the whole signing
+	// section.
+	signer, err := o.Signing.Signer(config.Signing{}, func(string) bool { return true }, warn)
+	if err != nil {
+		return err
+	}
 	v, err := o.Trust.Verifier(warn)
 	if err != nil {
 		return err
 	}
 	if o.Trust.InsecureIgnoreTlog {
 		warn("--insecure-ignore-tlog: the provenance is accepted without proof that it was ever logged publicly")
-	}
-	var signer *attest.Signer
-	if o.SigningKey != "" {
-		if signer, err = attest.LoadSigner(o.SigningKey, []byte(os.Getenv("COSIGN_PASSWORD"))); err != nil {
-			return exitcode.WithCode(exitcode.Usage, err)
-		}
 	}
 	opts := rebuild.Options{
 		Image: o.Image, Verifier: v, Source: o.Source, Repository: o.Repository, Out: o.Out,
