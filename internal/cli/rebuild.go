@@ -33,8 +33,8 @@ type RebuildOptions struct {
 	// Signing signs the build result (--signing-key) and logs the
 	// signature (--signing-config).
 	Signing SigningOptions
-	JSON       bool
-	Image      string
+	JSON    bool
+	Image   string
 	// Timeout, Memory and Pids are the rebuild's builder.timeout and
 	// builder.limits: a provenance does not record the build's, so a
 	// rebuild has the defaults unless told. Memory is a quantity (8Gi).
