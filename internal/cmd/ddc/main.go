@@ -13,8 +13,10 @@
 // decision), stages/N-goX.Y.Z/ (each stage's buildguard evidence:
 // report.json, provenance.json, vsa.json, SBOMs, the build log),
 // comparison.json (the final toolchain against the official one, with
-// `buildguard diff`'s explanation of any difference), timings.json, and
-// go, a link to the bootstrapped GOROOT. internal/ddc.Lineage makes, from
+// `buildguard diff`'s explanation of any difference), lineage.json (the
+// SLSA provenance predicate of a builder image holding the toolchain,
+// internal/ddc.Lineage, for cosign attest), timings.json, and go, a link
+// to the bootstrapped GOROOT. internal/ddc.Lineage makes, from
 // that directory, the provenance the demo attests on a builder image that
 // holds the toolchain.
 //
@@ -271,6 +273,15 @@ func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 		return err
 	}
 	step("comparison", false, t)
+	// The lineage of any builder image made from the toolchain, for
+	// cosign attest --type slsaprovenance1 --predicate lineage.json.
+	lineage, err := ddc.Lineage(c.out)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(c.out, "lineage.json"), lineage); err != nil {
+		return err
+	}
 	timings = append(timings, Timing{Step: "total", Seconds: time.Since(began).Round(100 * time.Millisecond).Seconds()})
 	if err := writeJSON(filepath.Join(c.out, "timings.json"), timings); err != nil {
 		return err
@@ -281,7 +292,7 @@ func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 	}
 	fmt.Printf("\nddc: the chain %s → %s is built, in %s; the bootstrapped %s is %s the official release.\n",
 		ddc.Gccgo, final.Version, time.Since(began).Round(time.Second), final.Version, verdict)
-	fmt.Printf("Evidence in %s: chain.json, comparison.json, stages/*/report.json, timings.json; the toolchain: %s\n", c.out, goroot)
+	fmt.Printf("Evidence in %s: chain.json, comparison.json, lineage.json, stages/*/report.json, timings.json; the toolchain: %s\n", c.out, goroot)
 	if !identical {
 		return fmt.Errorf("the bootstrapped %s differs from the official one: see %s", final.Version, filepath.Join(c.out, "comparison.json"))
 	}
