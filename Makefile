@@ -24,7 +24,7 @@ unit: ## unit tests
 
 .PHONY: e2e
 e2e: ## end-to-end tests against the real registry, Rekor and OCI runtime (see .ci/run for the tools)
-	$(GO) test -count=1 -timeout 40m -tags e2e ./e2e/...
+	$(GO) test -count=1 -timeout 70m -tags e2e ./e2e/...
 
 .PHONY: fuzz-short
 fuzz-short: ## every fuzz target for FUZZTIME (default 10s)
