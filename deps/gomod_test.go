@@ -33,7 +33,11 @@ require (
 func newGoFixture(t *testing.T) *goFixture {
 	t.Helper()
 	f := &goFixture{srv: newTestServer(t)}
-	f.words1 = newTestModule(t, "example.com/words", "v1.1.0", "module example.com/words\n\ngo 1.21\n",
+	// words v1.1.0's go.mod differs from v1.2.0's: the cache is keyed by
+	// content, so two equal go.mod files would share one entry, and which
+	// of them is fetched and which found cached would depend on the order
+	// the concurrent fetches finish in.
+	f.words1 = newTestModule(t, "example.com/words", "v1.1.0", "module example.com/words\n\ngo 1.20\n",
 		map[string]string{"words.go": "package words\n\nfunc Hello() string { return \"hi\" }\n"})
 	f.words = newTestModule(t, "example.com/words", "v1.2.0", "module example.com/words\n\ngo 1.21\n",
 		map[string]string{"words.go": "package words\n\nfunc Hello() string { return \"hello\" }\n"})
@@ -228,5 +232,34 @@ func TestGoModMismatch(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), f.words.zipH1) || !strings.Contains(err.Error(), other.zipH1) {
 		t.Errorf("message does not name both hashes: %v", err)
+	}
+}
+
+// TestEqualGoModsShareACacheEntry pins two versions whose go.mod files are
+// the same bytes. The cache is keyed by content, so the second is found in
+// the cache the first filled: one request, and both still laid out in the
+// view. One fetch at a time makes the order, and so the counts, certain.
+func TestEqualGoModsShareACacheEntry(t *testing.T) {
+	srv := newTestServer(t)
+	goMod := "module example.com/words\n\ngo 1.21\n"
+	old := newTestModule(t, "example.com/words", "v1.1.0", goMod, map[string]string{"words.go": "package words\n"})
+	cur := newTestModule(t, "example.com/words", "v1.2.0", goMod, map[string]string{"words.go": "package words\n"})
+	old.serve(t, srv)
+	cur.serve(t, srv)
+	spec := writeGoSpec(t, "module example.com/app\n\ngo 1.21\n\nrequire example.com/words v1.2.0\n", old.modLine()+cur.modLine())
+	o := testOptions(t, "GOPROXY="+srv.URL)
+	o.Concurrency = 1
+	res, err := Prefetch(context.Background(), []Spec{spec}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Fetched != 1 || res.Cached != 1 {
+		t.Errorf("fetched %d cached %d, want 1 and 1", res.Fetched, res.Cached)
+	}
+	for _, v := range []string{"v1.1.0", "v1.2.0"} {
+		data, err := os.ReadFile(filepath.Join(res.Mounts[0].Source, "example.com/words/@v", v+".mod"))
+		if err != nil || string(data) != goMod {
+			t.Errorf("view's %s.mod: %q, %v", v, data, err)
+		}
 	}
 }
