@@ -176,6 +176,7 @@ func runRebuild(ctx context.Context, o *RebuildOptions, io IO) error {
 	warn := func(msg string) { fmt.Fprintln(io.Err, "warning: "+msg) }
 	// rebuild has no buildguard.yaml: the flags are the whole signing
 	// section.
+	o.Signing.FlagsOnly = true
 	signer, err := o.Signing.Signer(config.Signing{}, func(string) bool { return true }, warn)
 	if err != nil {
 		return err

@@ -31,7 +31,7 @@ func TestRebuildUsage(t *testing.T) {
 		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--memory", "0", img}, `--memory "0": want a quantity`},
 		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--pids", "-5", img}, "--pids -5: want a positive number"},
 		// The build result's signature is logged only when signed.
-		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--signing-config", "signing_config.json", img}, "needs a signing key"},
+		{[]string{"rebuild", "--key", "k.pub", "--insecure-ignore-tlog", "--signing-config", "signing_config.json", img}, "needs a signing key (--signing-key FILE):"},
 	} {
 		_, stderr, code := run(t, c.args...)
 		if code != exitcode.Usage || !strings.Contains(stderr, c.want) {

@@ -22,6 +22,9 @@ type SigningOptions struct {
 	// Config is a Sigstore signing config (cosign v3's format): every
 	// signature is logged in the Rekor it names.
 	Config string
+	// FlagsOnly: the command reads no buildguard.yaml (rebuild), so its
+	// errors name the flags alone.
+	FlagsOnly bool
 }
 
 // signingConfigHelp is the flag's help, and the long help's paragraph.
@@ -49,7 +52,11 @@ func (o *SigningOptions) Signer(cfg config.Signing, changed func(string) bool, w
 	}
 	if key == "" {
 		if scPath != "" {
-			return nil, exitcode.UsageErrorf("the signing config %s needs a signing key (--signing-key FILE or signing.key): buildguard signs with a key, keyless signing is not supported", scPath)
+			hint := "--signing-key FILE or signing.key"
+			if o.FlagsOnly {
+				hint = "--signing-key FILE"
+			}
+			return nil, exitcode.UsageErrorf("the signing config %s needs a signing key (%s): buildguard signs with a key, keyless signing is not supported", scPath, hint)
 		}
 		return nil, nil
 	}

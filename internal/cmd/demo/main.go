@@ -218,11 +218,12 @@ func run(ctx context.Context, bin, example string) (err error) {
 	if err := d.bg(ctx, 0, append([]string{"build", "--out", clean}, trustFlags...)...); err != nil {
 		return err
 	}
-	if err := checkPass(clean, releasekit.DigestOf(refs["clean"]), releasekit.DigestOf(refs["independent"])); err != nil {
+	report, err := checkPass(clean, releasekit.DigestOf(refs["clean"]), releasekit.DigestOf(refs["independent"]))
+	if err != nil {
 		return err
 	}
 	if imgs.lineage != nil {
-		if err := checkLineage(clean, refs["independent"]); err != nil {
+		if err := checkLineage(report, refs["independent"]); err != nil {
 			return err
 		}
 	}
@@ -381,12 +382,8 @@ func requireLineage(config string) error {
 
 // checkLineage checks that the guarded build verified the independent
 // builder's lineage: a provenance by the chain's builder, whose source is
-// the final release's source zip.
-func checkLineage(dir, independent string) error {
-	r, err := releasekit.ReadReport(dir)
-	if err != nil {
-		return err
-	}
+// the final release's source zip. r is the report checkPass read.
+func checkLineage(r *releasekit.Report, independent string) error {
 	final := ddc.Chain[len(ddc.Chain)-1]
 	for _, im := range r.Images {
 		if im.Role != "diverse" {
@@ -404,26 +401,26 @@ func checkLineage(dir, independent string) error {
 }
 
 // checkPass checks the first build's report: pass, no violation, the
-// three runs agreeing.
-func checkPass(dir, builder, diverse string) error {
+// three runs agreeing. It returns the report it read.
+func checkPass(dir, builder, diverse string) (*releasekit.Report, error) {
 	r, err := releasekit.ReadReport(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if r.Decision != "pass" || len(r.Violations) != 0 {
-		return fmt.Errorf("report.json says %s with %d violation(s), want pass with none", r.Decision, len(r.Violations))
+		return nil, fmt.Errorf("report.json says %s with %d violation(s), want pass with none", r.Decision, len(r.Violations))
 	}
 	if err := checkVerified(r); err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.CheckRuns(builder, diverse); err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.CheckSameOutput(); err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Printf("  report.json: decision pass; all three images verified (key and log entry); all three runs made %s\n", r.Runs[0].OutputDigest)
-	return nil
+	return r, nil
 }
 
 // checkFail checks the second build: fail, and only because the
