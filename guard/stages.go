@@ -151,13 +151,12 @@ func (g *run) record(out *reproduce.Outcome) {
 			}
 		}
 		g.report.Runs = append(g.report.Runs, er)
-		if r.Result != nil && r.Result.LogTruncated {
-			g.report.Notes = append(g.report.Notes, fmt.Sprintf("run %d: the build log was cut at %d bytes (raise with limits.buildLogBytes, --max-build-log-bytes)", r.Index, r.Result.LogBytes))
-		}
 	}
 	if len(out.Runs) > 0 {
 		g.output = out.Runs[0].Out
 	}
+	// The outcome's notes carry the builder's (a log cut at its bound, a
+	// runtime fallen back from), each once with the runs it concerns.
 	g.report.Notes = append(g.report.Notes, out.Notes...)
 }
 

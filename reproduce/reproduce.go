@@ -206,8 +206,11 @@ func (r *reproducer) outcome() *Outcome {
 	return &Outcome{Runs: r.runs, Mismatches: r.mismatches, Notes: r.notesOf()}
 }
 
-// notesOf says, in run order, what a variation could not reach: what the
-// builder reported unreached, and how far the time variation went.
+// notesOf says, in run order, what a variation could not reach and what
+// the sandbox fell back from: what the builder reported unreached, its
+// notes (a runtime that could not start the build, limits not applied, a
+// root bind-mounted where overlayfs failed), each said once with the runs
+// it concerns, and how far the time variation went.
 func (r *reproducer) notesOf() []string {
 	var order []string
 	where := map[string][]string{}
@@ -217,7 +220,7 @@ func (r *reproducer) notesOf() []string {
 			continue
 		}
 		idx := strconv.Itoa(run.Index)
-		for _, u := range run.Result.Unreached {
+		for _, u := range append(append([]string(nil), run.Result.Unreached...), run.Result.Notes...) {
 			if where[u] == nil {
 				order = append(order, u)
 			}

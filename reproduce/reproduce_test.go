@@ -270,3 +270,25 @@ func TestVariationEffectNamesWhatChanged(t *testing.T) {
 		t.Errorf("variedClockText does not say VariedClockOffset %s", VariedClockOffset)
 	}
 }
+
+// TestSandboxNotesReachTheOutcome: what the sandbox fell back from in a run
+// (here, the runtime it could not use) is said once, with every run it
+// concerns, so that report.json and buildguard build's output carry it.
+func TestSandboxNotesReachTheOutcome(t *testing.T) {
+	b, _ := scriptedBuilder(t, func(string, builder.Step, int64) string { return "the same bits" })
+	const fallback = "runtime crun could not start the build: permission denied"
+	noted := BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
+		res, err := b.Build(ctx, image, s)
+		if err == nil && image == "reg/main@sha256:a" {
+			res.Notes = []string{fallback}
+		}
+		return res, err
+	})
+	out, err := Reproduce(context.Background(), noted, builder.Step{}, opts(t, "reg/other@sha256:b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Notes) < 1 || out.Notes[0] != "runs 1, 2: "+fallback {
+		t.Errorf("notes %q, want first %q", out.Notes, "runs 1, 2: "+fallback)
+	}
+}
