@@ -151,9 +151,23 @@ func TestRunOutputManifest(t *testing.T) {
 // Cancelling the context kills the build and still cleans up.
 func TestRunCancel(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
-		s := busyboxStep(t, rt, "sleep", "986")
+		s := busyboxStep(t, rt, sh(`echo started; sleep 986`)...)
 		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(300*time.Millisecond, cancel)
+		defer cancel()
+		// Cancel once the build runs (its log says so), not at a fixed
+		// time: on a loaded machine the runtime may not have started the
+		// container (runsc takes about half a second idle) when a fixed
+		// timer fires, and a cancel before the start is not this test.
+		go func() {
+			defer cancel()
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				if b, _ := os.ReadFile(s.Log); bytes.Contains(b, []byte("started")) {
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
 		_, err := Run(ctx, s)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)

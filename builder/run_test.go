@@ -186,7 +186,11 @@ func TestRunCleanEnvironment(t *testing.T) {
 func TestRunTimeout(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt string) {
 		s := busyboxStep(t, rt, sh(`echo started; sleep 987`)...)
-		s.Timeout = 500 * time.Millisecond
+		// The timer starts with the runtime, before the container exists:
+		// it must outlast the container's start (runsc takes about half a
+		// second idle, more on a loaded machine), or the build is killed
+		// before it echoes, or before the runtime wrote its pid file.
+		s.Timeout = 3 * time.Second
 		begin := time.Now()
 		res, err := mustFail(t, s, ErrTimeout)
 		if errors.Is(err, ErrBuildFailed) {
