@@ -452,10 +452,13 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	full := make(chan struct{})
 	watch := watchScratch(sb.writable(), s.scratch(), scratchInterval, func() { close(full) })
 	var waitErr, stopErr error
+	beforeStart := false // the timeout ran out before the runtime wrote the pid file
 	select {
 	case waitErr = <-done:
 	case <-timeout:
 		res.TimedOut = true
+		_, perr := os.Stat(pidFile)
+		beforeStart = perr != nil
 		waitErr, stopErr = rc.stop(cmd, done)
 	case <-full:
 		waitErr, stopErr = rc.stop(cmd, done)
@@ -480,6 +483,12 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	_, perr := os.Stat(pidFile)
 	started := perr == nil
 	if !started {
+		if res.TimedOut {
+			// The timeout ran out while the runtime was still making the
+			// container: the build's own bound, not a runtime to fall
+			// back from (another would start the clock again).
+			return res, true, errors.Join(&TimeoutError{Timeout: s.Timeout, BeforeStart: beforeStart}, stopErr, delErr)
+		}
 		return res, false, rc.failure(waitErr)
 	}
 	if withLimits {
@@ -490,7 +499,7 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	case ctx.Err() != nil:
 		return res, true, errors.Join(ctx.Err(), stopErr, delErr)
 	case res.TimedOut:
-		return res, true, errors.Join(&TimeoutError{Timeout: s.Timeout}, stopErr, delErr)
+		return res, true, errors.Join(&TimeoutError{Timeout: s.Timeout, BeforeStart: beforeStart}, stopErr, delErr)
 	case res.ScratchExceeded:
 		// A build that broke its bound: a failed build (recorded, and
 		// decided by policy), whose log ends with why it was stopped.

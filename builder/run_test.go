@@ -283,3 +283,33 @@ echo ok`)...)
 		}
 	})
 }
+
+// TestRunTimeoutBeforeStart: a timeout that runs out while the runtime is
+// still making the container is the build's timeout (exit 3), said so,
+// not a runtime failure to fall back from; the runtime stops at once and
+// nothing of the build is left.
+func TestRunTimeoutBeforeStart(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt string) {
+		s := busyboxStep(t, rt, sh(`sleep 985`)...)
+		s.Timeout = time.Millisecond
+		res, err := mustFail(t, s, ErrTimeout)
+		var te *TimeoutError
+		if !errors.As(err, &te) || te.Timeout != s.Timeout || te.ExitCode() != exitIncomplete {
+			t.Errorf("error = %#v, want a TimeoutError of %s with exit code 3", err, s.Timeout)
+		}
+		if !te.BeforeStart || !strings.Contains(err.Error(), "before the runtime had started it") {
+			t.Errorf("error %q does not say the build had not started", err)
+		}
+		if res == nil || !res.TimedOut {
+			t.Errorf("result %+v, want TimedOut", res)
+		}
+		// The kill is sent again until the container it stops exists:
+		// the runtime is not left running until stop gives up on it.
+		if strings.Contains(err.Error(), "did not return") {
+			t.Errorf("the runtime outlived the kill: %v", err)
+		}
+		if p := findProcess(t, "985"); p != "" {
+			t.Errorf("the build's sleep is running: pid %s", p)
+		}
+	})
+}

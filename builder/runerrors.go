@@ -70,9 +70,15 @@ func stepErrorf(field, format string, args ...any) error {
 type TimeoutError struct {
 	// Timeout is the limit the build ran past.
 	Timeout time.Duration
+	// BeforeStart: the timeout ran out while the runtime was still making
+	// the container, before the build's first process ran.
+	BeforeStart bool
 }
 
 func (e *TimeoutError) Error() string {
+	if e.BeforeStart {
+		return fmt.Sprintf("build killed after its timeout of %s, before the runtime had started it (the timeout counts from the runtime's start: allow for the container's start)", e.Timeout)
+	}
 	return fmt.Sprintf("build killed after its timeout of %s", e.Timeout)
 }
 

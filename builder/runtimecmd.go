@@ -90,15 +90,27 @@ func (rc *runtimeCmd) exists() bool {
 // its init) and waits for the `run` command, whose exit is sent on done, to
 // return; if it does not, it is killed too. It returns how `run` exited,
 // and an error when it had to be killed.
+//
+// A kill that finds no container (the runtime is still making it) is sent
+// again every 100ms until the container exists or the runtime returns.
 func (rc *runtimeCmd) stop(run *exec.Cmd, done <-chan error) (waitErr, err error) {
-	kerr := rc.run(10*time.Second, "kill", rc.id, "KILL")
-	select {
-	case waitErr = <-done:
-		return waitErr, nil
-	case <-time.After(10 * time.Second):
-		_ = run.Process.Kill()
-		waitErr = <-done
-		return waitErr, errors.Join(fmt.Errorf("%s run did not return after the container was killed", rc.rt.Name), kerr)
+	deadline := time.After(10 * time.Second)
+	for {
+		kerr := rc.run(10*time.Second, "kill", rc.id, "KILL")
+		var retry <-chan time.Time
+		if kerr != nil {
+			retry = time.After(100 * time.Millisecond)
+		}
+		select {
+		case waitErr = <-done:
+			return waitErr, nil
+		case <-retry:
+			continue
+		case <-deadline:
+			_ = run.Process.Kill()
+			waitErr = <-done
+			return waitErr, errors.Join(fmt.Errorf("%s run did not return after the container was killed", rc.rt.Name), kerr)
+		}
 	}
 }
 
