@@ -36,17 +36,21 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/internal/ddc"
 	"github.com/buildguard/buildguard/internal/harness"
 	"github.com/buildguard/buildguard/internal/releasekit"
+	"github.com/buildguard/buildguard/internal/rootless"
 	"github.com/buildguard/buildguard/internal/testimage"
 )
 
@@ -114,8 +118,8 @@ func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 	if err := ddc.CheckChain(ddc.Chain, ddc.GccgoImplements); err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("the chain runs mmdebstrap and crun or runc as root: run it as root (sudo make demo-ddc)")
+	if err := canRunAs(os.Geteuid()); err != nil {
+		return err
 	}
 	var missing []string
 	for _, tool := range []string{"mmdebstrap", "docker-registry"} {
@@ -307,6 +311,29 @@ func fileLayer(tar string) (v1.Layer, v1.Hash, error) {
 	}
 	d, err := l.Digest()
 	return l, d, err
+}
+
+// canRunAs says whether the chain can run as uid. Root can. Another user
+// needs a subordinate id range and newuidmap: mmdebstrap then makes the
+// root file systems in a user namespace of its own (its unshare mode,
+// which gives the same tar as root: measured), and buildguard builds
+// rootless with the image's owners kept.
+func canRunAs(uid int) error {
+	if uid == 0 {
+		return nil
+	}
+	p, err := rootless.Decide()
+	if err != nil {
+		return err
+	}
+	if p.Mode != builder.IDMapRanged {
+		name := strconv.Itoa(uid)
+		if u, err := user.LookupId(name); err == nil {
+			name = u.Username
+		}
+		return fmt.Errorf("the chain needs root or a subordinate id range: mmdebstrap and the stages' builds map the Debian images' owners into a user namespace (%s); as root: %s, or run it as root (sudo make demo-ddc)", p.Why, builder.SubIDFix(name))
+	}
+	return nil
 }
 
 // debian returns the cached root file system tar of d, made by mmdebstrap
