@@ -224,6 +224,9 @@ func (r *reproducer) notesOf() []string {
 			if where[u] == nil {
 				order = append(order, u)
 			}
+			if w := where[u]; len(w) > 0 && w[len(w)-1] == idx {
+				continue // said twice in one run (a runtime fallen back from, then the next)
+			}
 			where[u] = append(where[u], idx)
 		}
 		switch run.Mechanisms[VarTime] {

@@ -280,7 +280,9 @@ func TestSandboxNotesReachTheOutcome(t *testing.T) {
 	noted := BuilderFunc(func(ctx context.Context, image string, s builder.Step) (*builder.Result, error) {
 		res, err := b.Build(ctx, image, s)
 		if err == nil && image == "reg/main@sha256:a" {
-			res.Notes = []string{fallback}
+			// Said by the runtime that could not start the build and by
+			// the one that then did.
+			res.Notes = []string{fallback, fallback}
 		}
 		return res, err
 	})

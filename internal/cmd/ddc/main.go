@@ -35,6 +35,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"os/user"
 	"path"
@@ -153,6 +154,17 @@ func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 		return err
 	}
 	c.run = &releasekit.Runner{Env: c.env}
+	defer func() {
+		// Run as an unprivileged user, the builds' rootfs cache under
+		// c.tmp holds files of the user's subordinate ids: only
+		// buildguard clean, in the builds' user namespace, can remove
+		// them (before the RemoveAll above).
+		cl := exec.CommandContext(context.WithoutCancel(ctx), c.bin, "clean")
+		cl.Env = c.env
+		if out, cerr := cl.CombinedOutput(); cerr != nil && err == nil {
+			err = fmt.Errorf("buildguard clean: %w: %s", cerr, out)
+		}
+	}()
 	defer func() {
 		if c.reg != nil {
 			c.reg.Stop()
