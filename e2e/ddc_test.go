@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,35 +18,58 @@ import (
 )
 
 // TestDDCFirstStage builds the first stage of the diverse double-compiling
-// chain (make demo-ddc) as CI can afford it: Debian's gccgo-12, in a
-// builder image mmdebstrap makes from the Debian archive, builds go1.20.14
-// from its toolchain module's sources as a guarded build. The full chain
-// (about an hour cold) is `make demo-ddc`, whose result the notes report.
+// chain (make demo-ddc) as CI can afford it, and as an unprivileged user
+// with a subordinate id range, the way an unprivileged CI job would:
+// Debian's gccgo-12, in a builder image mmdebstrap makes from the Debian
+// archive (in its unshare mode), builds go1.20.14 from its toolchain
+// module's sources as a rootless guarded build. The full chain (about an
+// hour cold) is `make demo-ddc`, as root, whose result the notes report.
 // The test checks what a reader of the evidence would: the stage passed,
-// its provenance pins the builder image and the source zip the chain
-// names, and the toolchain it made is go1.20.14 and compiles a program
-// that runs.
+// ran rootless, its provenance pins the builder image and the source zip
+// the chain names, and the toolchain it made is go1.20.14 and compiles a
+// program that runs; and that the chain left nothing it could not remove.
 func TestDDCFirstStage(t *testing.T) {
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("-short: the chain's first stage takes about ten minutes cold (CI always runs it)")
 	}
-	for _, tool := range []string{"mmdebstrap", "docker-registry", "crun"} {
+	for _, tool := range []string{"mmdebstrap", "docker-registry", "crun", "newuidmap"} {
 		harness.Require(t, tool)
 	}
-	harness.RequireRoot(t, "the chain runs mmdebstrap and the OCI runtime as root")
-	tmp := t.TempDir()
+	harness.RequireRoot(t, "the test creates an unprivileged user and runs the chain as it")
+	u := rootlessUser(t, "bgrootless-ranged", true)
+	home := passableTempDir(t, "bg-ddc-")
+	bin := filepath.Join(home, "bin")
+	copyExecutable(t, bgBin, filepath.Join(bin, "buildguard"))
+	if b, err := exec.Command("go", "build", "-o", filepath.Join(bin, "ddc"), "github.com/buildguard/buildguard/internal/cmd/ddc").CombinedOutput(); err != nil {
+		t.Fatalf("building ddc: %v\n%s", err, b)
+	}
+	tmp := filepath.Join(home, "work")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tmp, u.uid, u.gid); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(tmp, "evidence")
+	cache := filepath.Join(tmp, "cache")
 	first := ddc.Chain[0]
 	began := time.Now()
-	cmd := exec.CommandContext(t.Context(), "go", "run", "./internal/cmd/ddc", "--buildguard", bgBin,
-		"--cache", filepath.Join(tmp, "cache"), "--out", out, "--stages", "1")
-	cmd.Dir = ".."
+	cmd := exec.CommandContext(t.Context(), filepath.Join(bin, "ddc"), "--buildguard", filepath.Join(bin, "buildguard"),
+		"--cache", cache, "--out", out, "--stages", "1")
+	cmd.Dir = tmp
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + tmp, "TMPDIR=" + tmp}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = time.Minute
 	log, err := cmd.CombinedOutput()
-	t.Logf("ddc --stages 1 took %s", time.Since(began).Round(time.Second))
+	t.Logf("ddc --stages 1 as %s took %s", u.name, time.Since(began).Round(time.Second))
 	if err != nil {
-		t.Fatalf("ddc --stages 1: %v\n%s", err, log)
+		t.Fatalf("ddc --stages 1 as %s: %v\n%s", u.name, err, log)
+	}
+	// Only the cache's kept parts are left: the builds' rootfs cache, of
+	// the user's subordinate ids, was removed by buildguard clean.
+	if left, _ := filepath.Glob(filepath.Join(cache, "tmp-*")); len(left) != 0 {
+		t.Errorf("ddc left %v", left)
 	}
 	if !strings.Contains(string(log), "stages 1 to 1 (gccgo-12 → "+first.Version+") are built") {
 		t.Errorf("ddc's summary does not say stage 1 is built:\n%s", log)
@@ -77,6 +101,20 @@ func TestDDCFirstStage(t *testing.T) {
 	}
 	if r.Decision != "pass" {
 		t.Errorf("the stage's report.json says %s, want pass", r.Decision)
+	}
+	var sandboxes struct {
+		Runs []struct {
+			Sandbox *struct {
+				Rootless  bool   `json:"rootless"`
+				IDMapping string `json:"idMapping"`
+			} `json:"sandbox"`
+		} `json:"runs"`
+	}
+	if data, err := os.ReadFile(filepath.Join(out, s.Evidence, "report.json")); err != nil || json.Unmarshal(data, &sandboxes) != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	if rs := sandboxes.Runs; len(rs) != 1 || rs[0].Sandbox == nil || !rs[0].Sandbox.Rootless || rs[0].Sandbox.IDMapping != "ranged" {
+		t.Errorf("the stage's run did not record a rootless, ranged sandbox: %+v", rs)
 	}
 
 	// The provenance names the builder image by the digest chain.json
