@@ -324,6 +324,12 @@ func runWith(ctx context.Context, rt *Runtime, s *Step) (*Result, bool, error) {
 	mode := detectCgroups()
 	hide := rt.Name == RuntimeCrun && mode == cgroupHybrid
 	var notes []string
+	if hide && RootlessMode() != nil {
+		// The cgroup2 mount came with the user namespace: it is locked
+		// there, and unmounting it fails (EINVAL).
+		return nil, false, &RuntimeError{Runtime: rt.Name, Err: fmt.Errorf("%w: %s refuses hybrid cgroups (v1 with a cgroup2 mount at %s/unified), "+
+			"and a rootless build cannot remove that mount from its namespace (it is locked there); runc runs on such hosts", ErrRuntimeUnusable, rt, cgroupRoot)}
+	}
 	if hide {
 		mode = cgroupV1
 		notes = append(notes, fmt.Sprintf("%s refuses hybrid cgroups (v1 with a cgroup2 mount at %s/unified): "+

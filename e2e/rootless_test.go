@@ -339,6 +339,19 @@ policy:
 			t.Errorf("run %d: sandbox %+v, want rootless %v, a %s user namespace, no network, seccomp, a read-only root", r.Index, s, mode != "root", wantMapping)
 		}
 	}
+	// On a hybrid-cgroup host (v1, with cgroup2 at /sys/fs/cgroup/unified,
+	// as here) crun needs that mount gone, which a rootless build cannot
+	// do: auto says so and runs runc.
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.procs"); err == nil && runtime == "" && mode != "root" {
+		if !strings.Contains(strings.Join(rep.Notes, "\n"), "a rootless build cannot remove that mount") {
+			t.Errorf("a rootless build on a hybrid-cgroup host: notes %q do not say why crun was not used", rep.Notes)
+		}
+		for _, r := range rep.Runs {
+			if r.Sandbox != nil && r.Sandbox.Runtime != "runc" {
+				t.Errorf("run %d ran in %s, want runc", r.Index, r.Sandbox.Runtime)
+			}
+		}
+	}
 	outDir := filepath.Join(ev, "runs", "run-1", "out")
 	for file, content := range map[string]string{"uid": "0\n", "hello.txt": "hello\nchanged\n", "reach": "unreachable\n"} {
 		p := filepath.Join(outDir, file)
