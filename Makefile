@@ -65,7 +65,7 @@ demo: build ## the guarded build of examples/hello with clean and compromised bu
 DDC_OUT ?= ddc-evidence
 
 .PHONY: demo-ddc
-demo-ddc: build ## diverse double-compiling: Go bootstrapped from gccgo-12 in 4 guarded builds (cached), compared with the official go1.26.8, then the demo with it as the independent builder (as root; see docs/demo.md)
+demo-ddc: build ## diverse double-compiling: Go bootstrapped from gccgo-12 in 4 guarded builds (cached), compared with the official go1.26.8, then the demo with it as the independent builder (as root, or a user with a subordinate id range; see docs/demo.md)
 	@[ "$$(id -u)" != 0 ] || scripts/subids.sh root
 	@# The demo runs whenever the chain was built; a comparison that differs still fails the target.
 	nice -n 19 $(GO) run ./internal/cmd/ddc --buildguard $(BIN) --out $(DDC_OUT); st=$$?; [ -e $(DDC_OUT)/go ] || exit $$st; \

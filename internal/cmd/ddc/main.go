@@ -37,10 +37,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"os/user"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -339,11 +337,8 @@ func canRunAs(uid int) error {
 		return err
 	}
 	if p.Mode != builder.IDMapRanged {
-		name := strconv.Itoa(uid)
-		if u, err := user.LookupId(name); err == nil {
-			name = u.Username
-		}
-		return fmt.Errorf("the chain needs root or a subordinate id range: mmdebstrap and the stages' builds map the Debian images' owners into a user namespace (%s); as root: %s, or run it as root (sudo make demo-ddc)", p.Why, builder.SubIDFix(name))
+		// p.Why says what is missing and how to add it.
+		return fmt.Errorf("the chain needs root or a subordinate id range, since mmdebstrap and the stages' builds map the Debian images' owners into a user namespace: %s; or run it as root (sudo make demo-ddc)", p.Why)
 	}
 	return nil
 }
