@@ -220,7 +220,7 @@ func (r *reproducer) notesOf() []string {
 			continue
 		}
 		idx := strconv.Itoa(run.Index)
-		for _, u := range append(append([]string(nil), run.Result.Unreached...), run.Result.Notes...) {
+		for _, u := range slices.Concat(run.Result.Unreached, run.Result.Notes) {
 			if where[u] == nil {
 				order = append(order, u)
 			}
