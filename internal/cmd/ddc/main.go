@@ -35,7 +35,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path"
 	"path/filepath"
@@ -157,10 +156,9 @@ func run(ctx context.Context, bin, cache, out string, stages int) (err error) {
 		// c.tmp holds files of the user's subordinate ids: only
 		// buildguard clean, in the builds' user namespace, can remove
 		// them (before the RemoveAll above).
-		cl := exec.CommandContext(context.WithoutCancel(ctx), c.bin, "clean")
-		cl.Env = c.env
-		if out, cerr := cl.CombinedOutput(); cerr != nil && err == nil {
-			err = fmt.Errorf("buildguard clean: %w: %s", cerr, out)
+		q := &releasekit.Runner{Env: c.env, Quiet: true}
+		if _, cerr := q.Run(context.WithoutCancel(ctx), c.tmp, 0, c.bin, "clean"); cerr != nil && err == nil {
+			err = cerr
 		}
 	}()
 	defer func() {

@@ -24,7 +24,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -140,10 +139,9 @@ func run(ctx context.Context, bin, example string) (err error) {
 		// Run as an unprivileged user, the rootfs cache under d.tmp holds
 		// files of the user's subordinate ids: only buildguard clean, in
 		// the builds' user namespace, can remove them.
-		c := exec.CommandContext(context.WithoutCancel(ctx), d.bin, "clean")
-		c.Env = env
-		if out, cerr := c.CombinedOutput(); cerr != nil && err == nil {
-			err = fmt.Errorf("buildguard clean: %w: %s", cerr, out)
+		q := &releasekit.Runner{Env: env, Quiet: true}
+		if _, cerr := q.Run(context.WithoutCancel(ctx), d.tmp, 0, d.bin, "clean"); cerr != nil && err == nil {
+			err = cerr
 		}
 	}()
 
