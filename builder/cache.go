@@ -88,7 +88,7 @@ func (c *Cache) dir() (string, error) {
 // Files belong to the unpacking user, whatever owners the image gives them;
 // UnpackMapped keeps them, for a build in a user namespace.
 func (c *Cache) Unpack(ctx context.Context, img v1.Image) (string, error) {
-	return c.unpack(ctx, img, nil)
+	return c.unpackChecked(ctx, img, nil)
 }
 
 // UnpackMapped is Unpack for builds that run in the user namespace m: each
@@ -104,7 +104,21 @@ func (c *Cache) UnpackMapped(ctx context.Context, img v1.Image, m IDMap) (string
 	if err := m.validate(); err != nil {
 		return "", err
 	}
-	return c.unpack(ctx, img, &m)
+	return c.unpackChecked(ctx, img, &m)
+}
+
+// unpackChecked is unpack, with a full file system told as a NoSpaceError
+// that says how to move the cache.
+func (c *Cache) unpackChecked(ctx context.Context, img v1.Image, ids *IDMap) (string, error) {
+	root, err := c.unpack(ctx, img, ids)
+	if err != nil {
+		if dir, derr := c.dir(); derr == nil {
+			if ns := noSpace(err, dir, "the rootfs cache", "XDG_CACHE_HOME (or pass --cache DIR)"); ns != nil {
+				return "", ns
+			}
+		}
+	}
+	return root, err
 }
 
 func (c *Cache) unpack(ctx context.Context, img v1.Image, ids *IDMap) (string, error) {

@@ -300,6 +300,9 @@ func Run(ctx context.Context, s Step) (_ *Result, err error) {
 		if se := (*StepError)(nil); errors.As(err, &se) {
 			return nil, err
 		}
+		if errors.Is(err, ErrNoSpace) {
+			return nil, err
+		}
 		failures = append(failures, fmt.Sprintf("%s: %v", rt, err))
 		if res != nil {
 			notes = append(notes, res.Notes...)
@@ -381,6 +384,9 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 		uid: int(s.IDs.HostUID(0)), gid: int(s.IDs.HostGID(0)),
 		mountpoints: []string{"/proc", "/dev", "/sys", "/tmp", OutDir, Home, s.workdir()}})
 	if err != nil {
+		if ns := noSpace(err, os.TempDir(), "the run directories", "TMPDIR"); ns != nil {
+			return nil, false, ns
+		}
 		return nil, false, err
 	}
 	defer sb.close()
@@ -389,6 +395,9 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	if err != nil {
 		// The source (or a writable input) cannot be copied: no runtime
 		// would do better.
+		if ns := noSpace(err, filepath.Dir(sb.dir), "the run directories", "TMPDIR"); ns != nil {
+			return res, false, ns
+		}
 		return res, false, &StepError{Field: "Source", Err: err}
 	}
 	if view.Out, err = sb.bind(s.Out, "out"); err != nil {

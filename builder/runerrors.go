@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Sentinel errors of Run, for errors.Is.
@@ -23,6 +26,8 @@ var (
 	ErrBuildFailed = errors.New("build failed")
 	// ErrSpecialOutput is matched by an OutputError.
 	ErrSpecialOutput = errors.New("build output holds special files")
+	// ErrNoSpace is matched by a NoSpaceError.
+	ErrNoSpace = errors.New("no space left on this machine's disk")
 )
 
 // RuntimeError is a runtime that is missing, unsupported, or could not start
@@ -133,3 +138,57 @@ func (e *OutputError) Is(target error) bool { return target == ErrSpecialOutput 
 
 // ExitCode is 1: the output is refused.
 func (e *OutputError) ExitCode() int { return exitFail }
+
+// NoSpaceError is a file system of this machine that ran full while the
+// guard wrote to it: the run directory that holds a run's copy of the source
+// (under TMPDIR), or the rootfs cache. It is the machine's condition, not the
+// step's: nothing is wrong with the build, and no other runtime would do
+// better.
+type NoSpaceError struct {
+	// Dir is the directory that was being written: TMPDIR, or the cache.
+	Dir string
+	// What names it for the reader ("the run directories").
+	What string
+	// Setting is the environment variable that moves it elsewhere.
+	Setting string
+	// Free is the space left there after the failure, in bytes, or -1 when
+	// it could not be read.
+	Free int64
+	// Err is the write that failed.
+	Err error
+}
+
+func (e *NoSpaceError) Error() string {
+	free := "unknown"
+	if e.Free >= 0 {
+		free = fmt.Sprintf("%.1f MiB", float64(e.Free)/(1<<20))
+	}
+	return fmt.Sprintf("%v: the file system of %s (%s) is full, %s free: free space there (df -h %s), or set %s to a directory on a larger one",
+		e.Err, e.What, e.Dir, free, e.Dir, e.Setting)
+}
+
+// Unwrap returns the failed write, which matches syscall.ENOSPC (or EDQUOT).
+func (e *NoSpaceError) Unwrap() error { return e.Err }
+
+// Is matches ErrNoSpace.
+func (e *NoSpaceError) Is(target error) bool { return target == ErrNoSpace }
+
+// ExitCode is 3: the guard could not complete on this machine.
+func (e *NoSpaceError) ExitCode() int { return exitIncomplete }
+
+// noSpace returns err as a NoSpaceError about dir when a write failed for
+// want of space (ENOSPC, or EDQUOT for a user's quota), and nil otherwise.
+func noSpace(err error, dir, what, setting string) *NoSpaceError {
+	if err == nil || !(errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+		return nil
+	}
+	if ns := (*NoSpaceError)(nil); errors.As(err, &ns) {
+		return ns
+	}
+	free := int64(-1)
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) == nil {
+		free = int64(st.Bavail) * st.Bsize //nolint:gosec // the block count of a real file system fits
+	}
+	return &NoSpaceError{Dir: dir, What: what, Setting: setting, Free: free, Err: err}
+}

@@ -102,8 +102,9 @@ type Options struct {
 	// builder.DefaultDir(). The dependency cache is checked beside it, where
 	// a build keeps it.
 	CacheDir string
-	// Environ is the environment the registries are resolved from, as a
-	// build reads it; nil means os.Environ().
+	// Environ is the environment the registries and TMPDIR (where each
+	// run's directory goes) are read from, as a build reads them; nil means
+	// os.Environ().
 	Environ []string
 	// Host is how the machine is read; nil fields use the real machine.
 	// Tests stand in another machine here.
@@ -539,12 +540,17 @@ func (d *doctor) cache(context.Context) Check {
 		}
 	}
 	depsDir := builder.DependencyCacheDir(rootfs, named) // where a build keeps them
+	runs := tempDir(d.o.Environ)                          // each run's copy of the source
 	var free uint64
-	for i, dir := range []string{rootfs, depsDir} {
+	for i, dir := range []string{rootfs, depsDir, runs} {
 		if err := writable(dir); err != nil {
 			c.Status = StatusMissing
 			c.Detail = fmt.Sprintf("%s is not writable: %v", dir, err)
-			c.Fix = "make " + dir + " writable by the user running buildguard (or set XDG_CACHE_HOME to a directory that is)"
+			setting := "XDG_CACHE_HOME"
+			if dir == runs {
+				setting = "TMPDIR"
+			}
+			c.Fix = "make " + dir + " writable by the user running buildguard (or set " + setting + " to a directory that is)"
 			return c
 		}
 		n, err := d.h.FreeBytes(dir)
@@ -558,15 +564,30 @@ func (d *doctor) cache(context.Context) Check {
 			free = n
 		}
 	}
-	c.Detail = fmt.Sprintf("rootfs cache %s and dependency cache %s are writable; %s free", rootfs, depsDir, gib(free))
+	c.Detail = fmt.Sprintf("rootfs cache %s, dependency cache %s and run directories %s (TMPDIR) are writable; %s free", rootfs, depsDir, runs, gib(free))
 	if free < MinFreeBytes {
 		c.Status = StatusWarn
-		c.Detail += fmt.Sprintf(", less than %s: unpacking a builder image or fetching dependencies may run out of space", gib(MinFreeBytes))
-		c.Fix = "free space there, or set XDG_CACHE_HOME to a larger file system"
+		c.Detail += fmt.Sprintf(", less than %s: unpacking a builder image, fetching dependencies or copying the source for a run may run out of space", gib(MinFreeBytes))
+		c.Fix = "free space there, or set XDG_CACHE_HOME (the caches) or TMPDIR (the run directories) to a larger file system"
 		return c
 	}
 	c.Status = StatusOK
 	return c
+}
+
+// tempDir is where a build's run directories go: $TMPDIR in environ, as
+// os.TempDir reads it, else /tmp.
+func tempDir(environ []string) string {
+	dir := "/tmp"
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "TMPDIR="); ok {
+			dir = v
+		}
+	}
+	if dir == "" {
+		dir = "/tmp"
+	}
+	return dir
 }
 
 // writable creates dir if needed, then creates and removes a file in it.

@@ -321,6 +321,26 @@ func TestCacheNotWritable(t *testing.T) {
 	}
 }
 
+// The run directories, where each run's copy of the source goes, are
+// checked where the build will make them: in $TMPDIR.
+func TestCacheChecksTheRunDirectories(t *testing.T) {
+	m := ready()
+	tmp := t.TempDir()
+	r := Run(context.Background(), Options{CacheDir: t.TempDir(), Environ: []string{"TMPDIR=" + tmp}, Host: m.host()})
+	if c := find(t, r, CheckCache); c.Status != StatusOK || !strings.Contains(c.Detail, "run directories "+tmp+" (TMPDIR) are writable") {
+		t.Errorf("cache with TMPDIR=%s: %+v", tmp, c)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = Run(context.Background(), Options{CacheDir: t.TempDir(), Environ: []string{"TMPDIR=" + filepath.Join(file, "tmp")}, Host: m.host()})
+	c := find(t, r, CheckCache)
+	if c.Status != StatusMissing || !strings.Contains(c.Detail, "is not writable") || !strings.Contains(c.Fix, "set TMPDIR to a directory that is") || r.Ready {
+		t.Errorf("cache with TMPDIR under a file: %+v, ready %v", c, r.Ready)
+	}
+}
+
 func TestCacheDefaultDirAndDepsBeside(t *testing.T) {
 	base := t.TempDir()
 	m := ready()
