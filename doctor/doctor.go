@@ -540,7 +540,7 @@ func (d *doctor) cache(context.Context) Check {
 		}
 	}
 	depsDir := builder.DependencyCacheDir(rootfs, named) // where a build keeps them
-	runs := tempDir(d.o.Environ)                          // each run's copy of the source
+	runs := tempDir(d.o.Environ)                         // each run's copy of the source
 	var free uint64
 	for i, dir := range []string{rootfs, depsDir, runs} {
 		if err := writable(dir); err != nil {
