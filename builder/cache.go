@@ -113,7 +113,7 @@ func (c *Cache) unpackChecked(ctx context.Context, img v1.Image, ids *IDMap) (st
 	root, err := c.unpack(ctx, img, ids)
 	if err != nil {
 		if dir, derr := c.dir(); derr == nil {
-			if ns := noSpace(err, dir, "the rootfs cache", "XDG_CACHE_HOME (or pass --cache DIR)"); ns != nil {
+			if ns := NoSpace(err, dir, "the rootfs cache", "XDG_CACHE_HOME (or pass --cache DIR)"); ns != nil {
 				return "", ns
 			}
 		}

@@ -384,7 +384,7 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 		uid: int(s.IDs.HostUID(0)), gid: int(s.IDs.HostGID(0)),
 		mountpoints: []string{"/proc", "/dev", "/sys", "/tmp", OutDir, Home, s.workdir()}})
 	if err != nil {
-		if ns := noSpace(err, os.TempDir(), "the run directories", "TMPDIR"); ns != nil {
+		if ns := NoSpace(err, os.TempDir(), "the run directories", "TMPDIR"); ns != nil {
 			return nil, false, ns
 		}
 		return nil, false, err
@@ -395,7 +395,7 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	if err != nil {
 		// The source (or a writable input) cannot be copied: no runtime
 		// would do better.
-		if ns := noSpace(err, filepath.Dir(sb.dir), "the run directories", "TMPDIR"); ns != nil {
+		if ns := NoSpace(err, filepath.Dir(sb.dir), "the run directories", "TMPDIR"); ns != nil {
 			return res, false, ns
 		}
 		return res, false, &StepError{Field: "Source", Err: err}

@@ -141,7 +141,7 @@ func (e *OutputError) ExitCode() int { return exitFail }
 
 // NoSpaceError is a file system of this machine that ran full while the
 // guard wrote to it: the run directory that holds a run's copy of the source
-// (under TMPDIR), or the rootfs cache. It is the machine's condition, not the
+// (under TMPDIR), the rootfs cache, or the dependency cache. It is the machine's condition, not the
 // step's: nothing is wrong with the build, and no other runtime would do
 // better.
 type NoSpaceError struct {
@@ -176,9 +176,11 @@ func (e *NoSpaceError) Is(target error) bool { return target == ErrNoSpace }
 // ExitCode is 3: the guard could not complete on this machine.
 func (e *NoSpaceError) ExitCode() int { return exitIncomplete }
 
-// noSpace returns err as a NoSpaceError about dir when a write failed for
-// want of space (ENOSPC, or EDQUOT for a user's quota), and nil otherwise.
-func noSpace(err error, dir, what, setting string) *NoSpaceError {
+// NoSpace returns err as a NoSpaceError about dir (named by what, moved by
+// the setting) when a write failed for want of space (ENOSPC, or EDQUOT for
+// a user's quota), and nil otherwise. The dependency cache's writer, which
+// is not this package, tells its full disk the same way.
+func NoSpace(err error, dir, what, setting string) *NoSpaceError {
 	if err == nil || !(errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
 		return nil
 	}

@@ -47,6 +47,9 @@ func (g *run) prefetch(ctx context.Context) error {
 	if err != nil {
 		mismatches = mismatchesOf(err)
 		if len(mismatches) == 0 || res == nil {
+			if ns := builder.NoSpace(err, dir, "the dependency cache", "XDG_CACHE_HOME (or pass --cache DIR)"); ns != nil {
+				err = ns
+			}
 			return fmt.Errorf("prefetching the dependencies: %w", err)
 		}
 	}

@@ -3,6 +3,8 @@ package guard_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sys/unix"
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/guard"
@@ -107,6 +110,40 @@ func TestPrefetchFileDependency(t *testing.T) {
 		}
 		if len(r.Runs) != 0 {
 			t.Errorf("runs %+v: nothing may be built from a dependency that does not match", r.Runs)
+		}
+	})
+
+	// A dependency cache on a full file system stops the guard before any
+	// build (exit 3), naming the cache and how to move it.
+	t.Run("full disk", func(t *testing.T) {
+		big := strings.Repeat("0123456789abcdef", 1<<17) // 2 MiB
+		bigSrv := newFileServer(t, big)
+		small := t.TempDir()
+		if err := unix.Mount("buildguard-test", small, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m"); err != nil {
+			t.Fatalf("mounting a small tmpfs: %v", err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(small, unix.MNT_DETACH) })
+		o, out := opts(t, "dependencies:\n  - {type: file, url: \""+bigSrv.url+"\", sha256: "+sha256Hex(big)+", dest: big.bin}\n", "echo built > /out/x")
+		o.CacheDir = small
+		_, err := guard.Build(t.Context(), o)
+		var ns *builder.NoSpaceError
+		if code := exitcode.Of(err); code != exitcode.Incomplete || !errors.As(err, &ns) ||
+			!strings.Contains(err.Error(), "the dependency cache ("+filepath.Join(small, "deps")+") is full") {
+			t.Fatalf("Build: exit %d, %v: want 3, the dependency cache full", code, err)
+		}
+		r, _ := readReport(t, out)
+		if r.Decision != "error" || len(r.Runs) != 0 {
+			t.Errorf("decision %s, runs %+v: want error, nothing built", r.Decision, r.Runs)
+		}
+		var partial []string
+		_ = filepath.WalkDir(small, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".lock") {
+				partial = append(partial, p)
+			}
+			return nil
+		})
+		if len(partial) > 0 {
+			t.Errorf("left in the dependency cache: %v", partial)
 		}
 	})
 
