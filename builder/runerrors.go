@@ -181,7 +181,7 @@ func (e *NoSpaceError) ExitCode() int { return exitIncomplete }
 // a user's quota), and nil otherwise. The dependency cache's writer, which
 // is not this package, tells its full disk the same way.
 func NoSpace(err error, dir, what, setting string) *NoSpaceError {
-	if err == nil || !(errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+	if err == nil || !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
 		return nil
 	}
 	if ns := (*NoSpaceError)(nil); errors.As(err, &ns) {
