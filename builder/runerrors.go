@@ -151,9 +151,12 @@ type NoSpaceError struct {
 	What string
 	// Setting is the environment variable that moves it elsewhere.
 	Setting string
-	// Free is the space left there after the failure, in bytes, or -1 when
-	// it could not be read.
+	// Free is the space left there after the failure (and after what was
+	// written of it was removed), in bytes, or -1 when it could not be read.
 	Free int64
+	// Need is the space the write wanted, in bytes, where it is known
+	// (a run's copies of its source and writable inputs), else 0.
+	Need int64
 	// Err is the write that failed.
 	Err error
 }
@@ -161,11 +164,17 @@ type NoSpaceError struct {
 func (e *NoSpaceError) Error() string {
 	free := "unknown"
 	if e.Free >= 0 {
-		free = fmt.Sprintf("%.1f MiB", float64(e.Free)/(1<<20))
+		free = mib(e.Free)
 	}
-	return fmt.Sprintf("%v: the file system of %s (%s) is full, %s free: free space there (df -h %s), or set %s to a directory on a larger one",
-		e.Err, e.What, e.Dir, free, e.Dir, e.Setting)
+	need := ""
+	if e.Need > 0 {
+		need = ", and the copies need " + mib(e.Need)
+	}
+	return fmt.Sprintf("%v: the file system of %s (%s) ran out of space: %s free%s; free space there (df -h %s), or set %s to a directory on a larger one",
+		e.Err, e.What, e.Dir, free, need, e.Dir, e.Setting)
 }
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // Unwrap returns the failed write, which matches syscall.ENOSPC (or EDQUOT).
 func (e *NoSpaceError) Unwrap() error { return e.Err }
@@ -187,10 +196,15 @@ func NoSpace(err error, dir, what, setting string) *NoSpaceError {
 	if ns := (*NoSpaceError)(nil); errors.As(err, &ns) {
 		return ns
 	}
-	free := int64(-1)
+	return &NoSpaceError{Dir: dir, What: what, Setting: setting, Free: freeBytes(dir), Err: err}
+}
+
+// freeBytes is the space available to this user on dir's file system, or
+// -1 when it cannot be read.
+func freeBytes(dir string) int64 {
 	var st unix.Statfs_t
-	if unix.Statfs(dir, &st) == nil {
-		free = int64(st.Bavail) * st.Bsize //nolint:gosec // the block count of a real file system fits
+	if unix.Statfs(dir, &st) != nil {
+		return -1
 	}
-	return &NoSpaceError{Dir: dir, What: what, Setting: setting, Free: free, Err: err}
+	return int64(st.Bavail) * st.Bsize //nolint:gosec // the block count of a real file system fits
 }

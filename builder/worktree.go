@@ -264,6 +264,18 @@ func (s *Step) privateCopies(runDir string) (*Step, error) {
 	return &v, nil
 }
 
+// copiesSize is the disk space the source and the writable inputs take,
+// which privateCopies needs again in the run directory.
+func (s *Step) copiesSize() int64 {
+	n := diskUsage(s.Source)
+	for _, in := range s.Inputs {
+		if in.Writable {
+			n += diskUsage(in.Source)
+		}
+	}
+	return n
+}
+
 // ScratchError is a build killed because its writable copies passed
 // Step.Scratch.
 type ScratchError struct {

@@ -128,7 +128,7 @@ func TestPrefetchFileDependency(t *testing.T) {
 		_, err := guard.Build(t.Context(), o)
 		var ns *builder.NoSpaceError
 		if code := exitcode.Of(err); code != exitcode.Incomplete || !errors.As(err, &ns) ||
-			!strings.Contains(err.Error(), "the dependency cache ("+filepath.Join(small, "deps")+") is full") {
+			!strings.Contains(err.Error(), "the dependency cache ("+filepath.Join(small, "deps")+") ran out of space") {
 			t.Fatalf("Build: exit %d, %v: want 3, the dependency cache full", code, err)
 		}
 		r, _ := readReport(t, out)
