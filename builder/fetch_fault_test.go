@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/buildguard/buildguard/internal/harness"
 	"github.com/buildguard/buildguard/pin"
 )
 
@@ -305,22 +305,11 @@ func TestFaultTruncatedAndMismatchedBlob(t *testing.T) {
 }
 
 // TestFaultDiskFull proves that a cache on a file system that fills up
-// during unpack fails with a "no space" error (exit 3), leaves no half root
-// that a later unpack trusts, and that a smaller image then unpacks into
-// the same cache.
+// during unpack fails with a "no space" error (exit 3) that names the cache
+// and how to move it, leaves no half root that a later unpack trusts, and
+// that a smaller image then unpacks into the same cache.
 func TestFaultDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mounting a tmpfs is not allowed here: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := harness.SmallDisk(t, "8m")
 	ctx := context.Background()
 	// 12 MiB of zeros in the second layer: small to fetch, too big to write.
 	big := image(t, layer(t, file("small", "fits", 0o644)), layer(t, file("big", string(make([]byte, 12<<20)), 0o644)))
@@ -334,7 +323,22 @@ func TestFaultDiskFull(t *testing.T) {
 	if !errors.As(err, &le) || le.Index != 1 || le.ExitCode() != exitIncomplete {
 		t.Errorf("err = %#v, want a LayerError for layer 1 with exit code 3", err)
 	}
+	var ns *NoSpaceError
+	if !errors.As(err, &ns) || exitCodeOf(err) != exitIncomplete {
+		t.Errorf("err = %v (exit %d), want a NoSpaceError with exit code 3", err, exitCodeOf(err))
+	}
+	for _, want := range []string{"unpacking image sha256:", "the rootfs cache (" + c.Dir + ") ran out of space", "XDG_CACHE_HOME (or pass --cache DIR)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
 	assertNoRoot(t, c, big)
+	entries, _ := os.ReadDir(c.Dir)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			t.Errorf("left behind in the cache: %s", e.Name())
+		}
+	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err == nil && st.Bfree*uint64(st.Bsize) < 6<<20 {
 		t.Errorf("the failed unpack left %d bytes free of 8 MiB: not cleaned up", st.Bfree*uint64(st.Bsize))

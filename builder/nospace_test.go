@@ -10,24 +10,8 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/buildguard/buildguard/internal/harness"
 )
-
-// smallDisk mounts a tmpfs of size bytes on a new directory and returns it;
-// it is unmounted when the test ends.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("buildguard-test", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size="+size); err != nil {
-		t.Fatalf("mounting a small tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // A run directory (TMPDIR) too small for the run's copy of the source is
 // this machine's condition, not the step's: exit 3, an error that names
@@ -40,7 +24,7 @@ func TestRunOnAFullDisk(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.Source, "big.bin"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	small := smallDisk(t, "1m")
+	small := harness.SmallDisk(t, "1m")
 	t.Setenv("TMPDIR", small)
 
 	res, err := Run(context.Background(), s)
@@ -74,32 +58,5 @@ func TestRunOnAFullDisk(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(s.Source, "big.bin"))
 	if err != nil || sha256.Sum256(got) != sha256.Sum256(big) {
 		t.Errorf("the source was changed: %v", err)
-	}
-}
-
-// A rootfs cache on a full file system says so and how to move the cache,
-// and leaves no partial root behind.
-func TestUnpackOnAFullDisk(t *testing.T) {
-	requireRoot(t)
-	small := smallDisk(t, "256k")
-	c := &Cache{Dir: small, SkipSync: true}
-	_, err := c.Unpack(context.Background(), busyboxImage(t)) // busybox is about 2 MiB
-	var ns *NoSpaceError
-	if !errors.As(err, &ns) || !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("Unpack: %v, want a NoSpaceError wrapping ENOSPC", err)
-	}
-	if code := exitCodeOf(err); code != exitIncomplete {
-		t.Errorf("exit code %d, want %d", code, exitIncomplete)
-	}
-	for _, want := range []string{"unpacking image sha256:", "the rootfs cache (" + small + ") ran out of space", "XDG_CACHE_HOME (or pass --cache DIR)"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
-		}
-	}
-	entries, _ := os.ReadDir(small)
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".lock") {
-			t.Errorf("left behind in the cache: %s", e.Name())
-		}
 	}
 }

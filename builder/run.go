@@ -395,11 +395,11 @@ func attempt(ctx context.Context, rt *Runtime, s *Step, hide, withLimits bool) (
 	if err != nil {
 		// The source (or a writable input) cannot be copied: no runtime
 		// would do better.
-		if ns := NoSpace(err, filepath.Dir(sb.dir), "the run directories", "TMPDIR"); ns != nil {
+		if ns := NoSpace(err, os.TempDir(), "the run directories", "TMPDIR"); ns != nil {
 			// Give the space back, then say what is free and what the
 			// copies need.
 			_ = removeTree(sb.writable())
-			ns.Free, ns.Need = freeBytes(ns.Dir), s.copiesSize()
+			ns.Free, ns.Need = freeOrUnknown(ns.Dir), s.copiesSize()
 			return res, false, ns
 		}
 		return res, false, &StepError{Field: "Source", Err: err}

@@ -3,6 +3,7 @@ package builder
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"syscall"
 	"time"
@@ -196,15 +197,25 @@ func NoSpace(err error, dir, what, setting string) *NoSpaceError {
 	if ns := (*NoSpaceError)(nil); errors.As(err, &ns) {
 		return ns
 	}
-	return &NoSpaceError{Dir: dir, What: what, Setting: setting, Free: freeBytes(dir), Err: err}
+	return &NoSpaceError{Dir: dir, What: what, Setting: setting, Free: freeOrUnknown(dir), Err: err}
 }
 
-// freeBytes is the space available to this user on dir's file system, or
-// -1 when it cannot be read.
-func freeBytes(dir string) int64 {
+// FreeBytes is the space an unprivileged user may still use on path's file
+// system (statfs(2) f_bavail; root may use a little more).
+func FreeBytes(path string) (uint64, error) {
 	var st unix.Statfs_t
-	if unix.Statfs(dir, &st) != nil {
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil //nolint:gosec // Bsize is a positive block size
+}
+
+// freeOrUnknown is FreeBytes as NoSpaceError.Free keeps it: -1 when it
+// cannot be read.
+func freeOrUnknown(dir string) int64 {
+	n, err := FreeBytes(dir)
+	if err != nil || n > math.MaxInt64 {
 		return -1
 	}
-	return int64(st.Bavail) * st.Bsize //nolint:gosec // the block count of a real file system fits
+	return int64(n)
 }

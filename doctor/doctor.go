@@ -139,8 +139,7 @@ type Host struct {
 	// Userns creates a user namespace and reports why it could not
 	// (a process started with CLONE_NEWUSER).
 	Userns func() error
-	// FreeBytes is the space available to this user on path's file system
-	// (statfs(2)).
+	// FreeBytes is builder.FreeBytes.
 	FreeBytes func(path string) (uint64, error)
 }
 
@@ -181,7 +180,7 @@ func (h Host) withDefaults() Host {
 		h.CacheDir = builder.DefaultDir
 	}
 	if h.FreeBytes == nil {
-		h.FreeBytes = freeBytes
+		h.FreeBytes = builder.FreeBytes
 	}
 	if h.Userns == nil {
 		h.Userns = probeUserns

@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/rogpeppe/go-internal/testscript"
-	"golang.org/x/sys/unix"
 
 	"github.com/buildguard/buildguard/internal/harness"
 	"github.com/buildguard/buildguard/internal/testimage"
@@ -73,10 +72,9 @@ func smallDisk(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: small-disk DIR SIZE")
 	}
-	dir := ts.MkAbs(args[0])
-	ts.Check(os.MkdirAll(dir, 0o755))
-	ts.Check(unix.Mount("buildguard-e2e", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size="+args[1]))
-	ts.Defer(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	unmount, err := harness.MountTmpfs(ts.MkAbs(args[0]), args[1])
+	ts.Check(err)
+	ts.Defer(func() { _ = unmount() })
 }
 
 // pushMu serialises pushes: scripts run in parallel, and the distribution

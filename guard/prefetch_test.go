@@ -14,11 +14,11 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"golang.org/x/sys/unix"
 
 	"github.com/buildguard/buildguard/builder"
 	"github.com/buildguard/buildguard/guard"
 	"github.com/buildguard/buildguard/internal/exitcode"
+	"github.com/buildguard/buildguard/internal/harness"
 )
 
 // fileServer serves body at /dist/tool.tar.gz, or the injected status,
@@ -118,11 +118,7 @@ func TestPrefetchFileDependency(t *testing.T) {
 	t.Run("full disk", func(t *testing.T) {
 		big := strings.Repeat("0123456789abcdef", 1<<17) // 2 MiB
 		bigSrv := newFileServer(t, big)
-		small := t.TempDir()
-		if err := unix.Mount("buildguard-test", small, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m"); err != nil {
-			t.Fatalf("mounting a small tmpfs: %v", err)
-		}
-		t.Cleanup(func() { _ = unix.Unmount(small, unix.MNT_DETACH) })
+		small := harness.SmallDisk(t, "1m")
 		o, out := opts(t, "dependencies:\n  - {type: file, url: \""+bigSrv.url+"\", sha256: "+sha256Hex(big)+", dest: big.bin}\n", "echo built > /out/x")
 		o.CacheDir = small
 		_, err := guard.Build(t.Context(), o)
